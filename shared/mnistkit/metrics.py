@@ -1,0 +1,125 @@
+"""Run records, `metrics.json`, and the numbers RESULTS tables are made of.
+
+Schema (read by the course report and the release checks):
+    {"notebook": "<stem>", "runs": [{"name": str, "params": int,
+      "epochs": [{"epoch": int, "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}],
+      ...extra fields}]}
+Accuracies are in percent.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .paths import outputs_root, write_json
+
+EPOCH_KEYS = ("epoch", "test_acc", "seconds")
+
+
+def run_record(name: str, params: int, history: list[dict], **extra) -> dict:
+    """One entry of `runs`: the history plus any extra fields (recipe, seed, the seed's claim...)."""
+    return {"name": name, "params": int(params), "epochs": history, **extra}
+
+
+def validate_metrics(obj: dict) -> None:
+    """Raise ValueError if `obj` does not follow the metrics schema."""
+    if not isinstance(obj.get("notebook"), str):
+        raise ValueError("metrics: 'notebook' must be a string")
+    runs = obj.get("runs")
+    if not isinstance(runs, list) or not runs:
+        raise ValueError("metrics: 'runs' must be a non-empty list")
+    names = set()
+    for run in runs:
+        if not isinstance(run.get("name"), str) or not isinstance(run.get("params"), int):
+            raise ValueError(f"metrics: a run needs a string 'name' and an int 'params': {str(run)[:80]}")
+        if run["name"] in names:
+            raise ValueError(f"metrics: run name {run['name']!r} appears twice")
+        names.add(run["name"])
+        if not run.get("epochs"):
+            raise ValueError(f"metrics: run {run['name']!r} has no epochs")
+        for e in run["epochs"]:
+            missing = [k for k in EPOCH_KEYS if k not in e]
+            if missing:
+                raise ValueError(f"metrics: run {run['name']!r} epoch record lacks {missing}")
+
+
+def save_metrics(folder: str | Path, stem: str, runs: list[dict]) -> Path:
+    """Validate and write `<folder>/metrics.json` atomically; returns its path."""
+    obj = {"notebook": stem, "runs": runs}
+    validate_metrics(obj)
+    return write_json(Path(folder) / "metrics.json", obj)
+
+
+def load_metrics(path: str | Path) -> dict:
+    obj = json.loads(Path(path).read_text())
+    validate_metrics(obj)
+    return obj
+
+
+def chapter_runs(stem: str, profile: str = "full") -> dict[str, dict] | None:
+    """Runs saved by another chapter in the same profile, by name; None if it has not been run yet."""
+    path = outputs_root(profile) / stem / "metrics.json"
+    if not path.exists():
+        return None
+    return {run["name"]: run for run in load_metrics(path)["runs"]}
+
+
+def history_stats(history: list[dict], *, target: float = 99.4, last: int = 5) -> dict:
+    """Peak, last-k minimum and mean, first epoch at >= target, train-test gap, seconds per epoch."""
+    test = [e["test_acc"] for e in history]
+    tail = test[-last:]
+    first = next((e["epoch"] for e in history if e["test_acc"] >= target), None)
+    peak_i = max(range(len(test)), key=test.__getitem__)
+    final = history[-1]
+    return {
+        "epochs": len(history),
+        "peak": test[peak_i],
+        "peak_epoch": history[peak_i]["epoch"],
+        f"last{last}_min": min(tail),
+        f"last{last}_mean": sum(tail) / len(tail),
+        f"last{last}_all_at_target": len(tail) == last and min(tail) >= target,
+        "first_at_target": first,
+        "final_train_acc": final.get("train_acc", math.nan),
+        "final_test_acc": final["test_acc"],
+        "train_test_gap": final.get("train_acc", math.nan) - final["test_acc"],
+        "seconds_per_epoch": sum(e["seconds"] for e in history) / len(history),
+    }
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A GitHub-style markdown table; floats get two decimals, None shows as a dash."""
+    def cell(v):
+        if v is None:
+            return "–"
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, float):
+            return f"{v:.2f}"
+        if isinstance(v, int):
+            return f"{v:,}"
+        return str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def results_table(runs: list[dict], *, target: float = 99.4, last: int = 5) -> str:
+    """The RESULTS table of a chapter, generated from run records."""
+    header = ["run", "params", "peak test %", f"last-{last} min %", f"last-{last} mean %",
+              f"first epoch ≥ {target}%", "final train %", "train − test", "s / epoch"]
+    rows = []
+    for run in runs:
+        s = history_stats(run["epochs"], target=target, last=last)
+        rows.append([run["name"], run["params"], s["peak"], s[f"last{last}_min"], s[f"last{last}_mean"],
+                     s["first_at_target"], s["final_train_acc"], s["train_test_gap"], s["seconds_per_epoch"]])
+    return markdown_table(header, rows)
+
+
+def epoch_table(history: list[dict]) -> str:
+    """Per-epoch markdown table (the seed's training-log tables, from our history)."""
+    header = ["epoch", "train loss", "train %", "test loss", "test %", "lr", "s"]
+    rows = [[e["epoch"], f"{e['train_loss']:.4f}", e["train_acc"], f"{e['test_loss']:.4f}", e["test_acc"],
+             f"{e['lr']:.4g}", e["seconds"]] for e in history]
+    return markdown_table(header, rows)

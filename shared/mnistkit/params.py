@@ -1,0 +1,99 @@
+"""Notebook parameters: validation with clear messages, run profiles, device choice.
+
+Each notebook has a cell tagged `parameters` (papermill overrides it) and,
+right below it, calls these checks so a bad value stops the run at once with
+a message naming the parameter and what is allowed.
+"""
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+
+import torch
+
+PROFILE_ENV = "MNIST_COURSE_PROFILE"
+# The quick profile: about one epoch on a small slice, for CI and for trying things.
+PROFILES = {
+    "full": {},
+    "quick": {"epochs": 1, "data_fraction": 0.05, "test_fraction": 0.2},
+}
+
+
+class ParameterError(ValueError):
+    """A notebook parameter has a value that is not allowed."""
+
+
+def _fail(name, value, allowed) -> None:
+    raise ParameterError(f"parameter {name}={value!r} is not allowed: {allowed}")
+
+
+def check_int(name: str, value, *, low: int | None = None, high: int | None = None) -> int:
+    """An integer in [low, high] (either bound optional)."""
+    allowed = "expected an integer" + _range_text(low, high)
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        _fail(name, value, allowed)
+    if (low is not None and value < low) or (high is not None and value > high):
+        _fail(name, value, allowed)
+    return int(value)
+
+
+def check_float(name: str, value, *, low: float | None = None, high: float | None = None,
+                low_open: bool = False) -> float:
+    """A real number in [low, high], or (low, high] with `low_open`."""
+    allowed = "expected a number" + _range_text(low, high, low_open)
+    if isinstance(value, bool) or not isinstance(value, Real) or value != value:
+        _fail(name, value, allowed)
+    if low is not None and (value < low or (low_open and value == low)):
+        _fail(name, value, allowed)
+    if high is not None and value > high:
+        _fail(name, value, allowed)
+    return float(value)
+
+
+def check_choice(name: str, value, choices) -> object:
+    if value not in choices:
+        _fail(name, value, "expected one of " + ", ".join(map(repr, choices)))
+    return value
+
+
+def _range_text(low, high, low_open=False) -> str:
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low}, {high}]"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f" <= {high}"
+    return ""
+
+
+def default_profile() -> str:
+    """The profile a notebook runs in unless papermill says otherwise: $MNIST_COURSE_PROFILE or 'full'."""
+    return os.environ.get(PROFILE_ENV, "full")
+
+
+def apply_profile(profile: str, **values) -> dict:
+    """Return `values` with the profile's overrides applied (quick caps epochs and data)."""
+    check_choice("profile", profile, list(PROFILES))
+    out = dict(values)
+    for key, cap in PROFILES[profile].items():
+        if key in out:
+            out[key] = min(out[key], cap)
+    return out
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA when present, else CPU; 'cpu', 'cuda' or 'cuda:N' ask for one explicitly."""
+    if not isinstance(name, str):
+        _fail("device", name, "expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+        if not torch.cuda.is_available():
+            _fail("device", name, "CUDA is not available on this machine; use 'auto' or 'cpu'")
+        index = int(name[5:]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            _fail("device", name, f"this machine has {torch.cuda.device_count()} CUDA device(s)")
+        return torch.device(name)
+    _fail("device", name, "expected 'auto', 'cpu', 'cuda' or 'cuda:N'")

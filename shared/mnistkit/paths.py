@@ -1,0 +1,83 @@
+"""Where things live (repo root, data, outputs) and how files are written safely.
+
+Every default is resolved from this package's location, never from the
+current working directory, so JupyterLab, papermill and pytest agree
+whatever folder they start in.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+# shared/mnistkit/paths.py -> the repository root is two folders up.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+DATA_ENV = "MNIST_COURSE_DATA"
+OUTPUTS_ENV = "MNIST_COURSE_OUTPUTS"
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder that holds `MNIST/raw/`: the argument, else $MNIST_COURSE_DATA, else `<repo>/data`."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get(DATA_ENV) or REPO_ROOT / "data")
+
+
+def outputs_root(profile: str = "full") -> Path:
+    """Where a chapter saves metrics and figures.
+
+    The full profile writes the course's results to `<repo>/outputs`; any other
+    profile (the quick one used by CI) writes to `<repo>/build/<profile>/outputs`
+    so trying things never overwrites the committed full run.
+    """
+    if os.environ.get(OUTPUTS_ENV):
+        return Path(os.environ[OUTPUTS_ENV])
+    if profile == "full":
+        return REPO_ROOT / "outputs"
+    return REPO_ROOT / "build" / profile / "outputs"
+
+
+def shown(path: str | os.PathLike) -> str:
+    """A path as printed in notebooks: relative to the repo when inside it (no machine-specific prefixes)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def chapter_dir(stem: str, profile: str = "full") -> Path:
+    path = outputs_root(profile) / stem
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside `path`; on success rename it into place.
+
+    An interrupted or failed write leaves the old file (or nothing) behind,
+    never a half-written one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)

@@ -1,0 +1,103 @@
+"""Figures every chapter uses: training curves, misclassified digits, confusion matrix, digit grids.
+
+Each function returns the matplotlib Figure; `save_figure` writes it atomically.
+Notebooks end a plotting cell with `plt.show()`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .paths import atomic_path
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+    return path
+
+
+def plot_history(histories: dict[str, list[dict]] | list[dict], title: str = "", target: float | None = 99.4):
+    """Accuracy (train dashed, test solid), loss and learning rate per epoch, for one or several runs."""
+    if isinstance(histories, list):
+        histories = {"run": histories}
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for i, (name, h) in enumerate(histories.items()):
+        color = f"C{i}"
+        ep = [e["epoch"] for e in h]
+        axes[0].plot(ep, [e["test_acc"] for e in h], "-o", ms=3, color=color, label=f"{name} test")
+        if "train_acc" in h[0]:
+            axes[0].plot(ep, [e["train_acc"] for e in h], "--", color=color, alpha=0.6, label=f"{name} train")
+        axes[1].plot(ep, [e["test_loss"] for e in h], "-o", ms=3, color=color, label=f"{name} test")
+        if "train_loss" in h[0]:
+            axes[1].plot(ep, [e["train_loss"] for e in h], "--", color=color, alpha=0.6, label=f"{name} train")
+        axes[2].plot(ep, [e["lr"] for e in h], "-o", ms=3, color=color, label=name)
+    if target is not None:
+        axes[0].axhline(target, color="grey", lw=0.8, ls=":", label=f"{target}%")
+    axes[0].set(title="accuracy (%)", xlabel="epoch")
+    axes[1].set(title="loss", xlabel="epoch", yscale="log")
+    axes[2].set(title="learning rate", xlabel="epoch", yscale="log")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_digits(images: torch.Tensor, titles: list[str] | None = None, ncols: int = 10,
+                title: str = "", colors: list[str] | None = None, size: float = 1.3):
+    """A grid of images (N, 1, H, W) or (N, H, W) with optional per-image titles."""
+    images = images.detach().cpu()
+    if images.dim() == 4:
+        images = images[:, 0]
+    n = len(images)
+    nrows = max(1, (n + ncols - 1) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i].numpy(), cmap="gray")
+            if titles:
+                ax.set_title(titles[i], fontsize=8, color=(colors[i] if colors else "black"))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_misclassified(x: torch.Tensor, y: torch.Tensor, predicted: torch.Tensor, n: int = 30, ncols: int = 10):
+    """The first `n` test digits the model gets wrong, titled 'pred p / true t'."""
+    wrong = (predicted != y).nonzero().flatten()[:n].cpu()
+    titles = [f"pred {int(predicted[i])} / true {int(y[i])}" for i in wrong]
+    return plot_digits(x[wrong.to(x.device)], titles, ncols=ncols,
+                       title=f"{int((predicted != y).sum())} of {len(y)} test digits misclassified (first {len(wrong)} shown)",
+                       colors=["crimson"] * len(wrong), size=1.5)
+
+
+def confusion_matrix(y: torch.Tensor, predicted: torch.Tensor, classes: int = 10) -> np.ndarray:
+    """counts[true, predicted]."""
+    idx = y.cpu().long() * classes + predicted.cpu().long()
+    return torch.bincount(idx, minlength=classes * classes).reshape(classes, classes).numpy()
+
+
+def plot_confusion(y: torch.Tensor, predicted: torch.Tensor, classes: int = 10, title: str = "confusion matrix"):
+    """Confusion matrix with counts; the diagonal is hidden from the colour scale so errors stand out."""
+    cm = confusion_matrix(y, predicted, classes)
+    off = cm.astype(float).copy()
+    np.fill_diagonal(off, np.nan)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(off, cmap="Reds")
+    for t in range(classes):
+        for p in range(classes):
+            ax.text(p, t, str(cm[t, p]), ha="center", va="center", fontsize=8,
+                    color="black" if t != p else "forestgreen", fontweight="bold" if t == p else None)
+    ax.set(xticks=range(classes), yticks=range(classes), xlabel="predicted", ylabel="true", title=title)
+    fig.colorbar(im, ax=ax, label="errors (off-diagonal)")
+    fig.tight_layout()
+    return fig

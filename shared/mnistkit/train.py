@@ -1,0 +1,148 @@
+"""A small, open training loop over in-memory tensors.
+
+Plain torch objects go in (an nn.Module, a torch.optim optimizer, an optional
+lr_scheduler stepped once per epoch) and a list of per-epoch dicts comes out.
+`fit` covers the classification chapters; chapters with other needs (sequence
+accuracy, validation splits, early stopping) call `train_epoch` / `evaluate`
+with their own `loss_fn` / `correct_fn`, or stop `fit` through `on_epoch_end`.
+"""
+from __future__ import annotations
+
+import random
+import sys
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .data import TensorData
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+CorrectFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU generator for shuffling and augmentation."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def count_correct(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Number of samples whose arg-max class equals the label (works for (N, C) and (N, T, C))."""
+    return (output.argmax(dim=-1) == y).sum()
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator | None = None,
+            shuffle: bool = True) -> Iterator[torch.Tensor]:
+    """Index tensors that cover range(n) in mini-batches, reshuffled from `generator` each call."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    yield from order.split(batch_size)
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    # In a notebook or a log, redraw at most every 2 s so saved outputs stay small.
+    interactive = sys.stderr.isatty()
+    return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=True,
+                mininterval=0.1 if interactive else 2.0, file=sys.stderr, dynamic_ncols=interactive)
+
+
+def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorData, *,
+                batch_size: int, generator: torch.Generator, transform: Callable | None = None,
+                loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
+                desc: str = "train", progress: bool = True) -> dict:
+    """One pass over the training split; returns mean train loss and accuracy (%)."""
+    model.train()
+    device = data.device
+    n = len(data.train_x)
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    bar = _progress(batches(n, batch_size, generator), (n + batch_size - 1) // batch_size, desc, progress)
+    for step, idx in enumerate(bar):
+        idx = idx.to(device)
+        x, y = data.train_x[idx], data.train_y[idx]
+        if transform is not None:
+            x = transform(x, generator)
+        output = model(data.normalize(x))
+        loss = loss_fn(output, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        # Accumulate on the device; one sync per progress update, not per batch.
+        total_loss += loss.detach() * len(idx)
+        correct += correct_fn(output.detach(), y)
+        seen += len(idx)
+        if progress and (step % 50 == 0 or step == len(bar) - 1):
+            bar.set_description(f"{desc} loss={loss.item():.4f} accuracy={100 * correct.item() / seen:.2f}%")
+    return {"train_loss": total_loss.item() / seen, "train_acc": 100 * correct.item() / seen}
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Callable, *,
+             batch_size: int = 1000, loss_fn: LossFn = F.cross_entropy,
+             correct_fn: CorrectFn = count_correct) -> dict:
+    """Mean loss and accuracy (%) of `model` on (x, y), in eval mode, in large batches."""
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for idx in batches(len(x), batch_size, shuffle=False):
+        idx = idx.to(x.device)
+        output = model(normalize(x[idx]))
+        total_loss += loss_fn(output, y[idx]).item() * len(idx)
+        correct += int(correct_fn(output, y[idx]))
+    return {"loss": total_loss / len(x), "acc": 100 * correct / len(x)}
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: torch.Tensor, normalize: Callable, batch_size: int = 1000) -> torch.Tensor:
+    """Model outputs for all of `x` (eval mode, no gradients), concatenated."""
+    model.eval()
+    return torch.cat([model(normalize(x[idx.to(x.device)])) for idx in batches(len(x), batch_size, shuffle=False)])
+
+
+def current_lr(optimizer: torch.optim.Optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorData, *, epochs: int,
+        batch_size: int = 128, scheduler=None, transform: Callable | None = None, seed: int = 1,
+        loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
+        on_epoch_end: Callable[[dict], bool | None] | None = None, progress: bool = True,
+        log: bool = True) -> list[dict]:
+    """Train for `epochs` and return the history: one dict per epoch with
+    epoch, train_loss, train_acc, test_loss, test_acc, lr (the rate used that epoch), seconds.
+
+    `scheduler` is stepped once after every epoch (StepLR-style). A scheduler
+    that must step per batch (OneCycleLR) can be stepped in a wrapper optimizer
+    or by writing the loop with `train_epoch`. `on_epoch_end(record)` returning
+    True stops training early.
+    """
+    generator = seed_everything(seed)
+    history = []
+    for epoch in range(1, epochs + 1):
+        lr = current_lr(optimizer)
+        start = time.perf_counter()
+        train = train_epoch(model, optimizer, data, batch_size=batch_size, generator=generator,
+                            transform=transform, loss_fn=loss_fn, correct_fn=correct_fn,
+                            desc=f"epoch={epoch:02d}", progress=progress)
+        if data.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        test = evaluate(model, data.test_x, data.test_y, data.normalize, loss_fn=loss_fn, correct_fn=correct_fn)
+        if scheduler is not None:
+            scheduler.step()
+        record = {"epoch": epoch, **train, "test_loss": test["loss"], "test_acc": test["acc"],
+                  "lr": lr, "seconds": seconds}
+        history.append(record)
+        if log:
+            n_test = len(data.test_x)
+            print(f"epoch {epoch:02d}: train loss {train['train_loss']:.4f} acc {train['train_acc']:.2f}% | "
+                  f"test loss {test['loss']:.4f} acc {round(test['acc'] * n_test / 100)}/{n_test} "
+                  f"({test['acc']:.2f}%) | lr {lr:.4g} | {seconds:.1f}s", flush=True)
+        if on_epoch_end is not None and on_epoch_end(record):
+            break
+    return history

@@ -1,0 +1,53 @@
+"""metrics.json schema, statistics, atomic writes, and the generated RESULTS report."""
+import json
+
+import pytest
+
+from mnistkit.metrics import history_stats, load_metrics, results_table, run_record, save_metrics
+from mnistkit.paths import atomic_path
+from mnistkit.report import build_report
+
+ACCS = [98.0, 99.1, 99.41, 99.38, 99.45, 99.5, 99.42]
+HISTORY = [{"epoch": i + 1, "train_loss": 0.1, "train_acc": 97.0 + i * 0.1, "test_loss": 0.02, "test_acc": a,
+            "lr": 0.01, "seconds": 2.0} for i, a in enumerate(ACCS)]
+
+
+def test_history_stats():
+    s = history_stats(HISTORY)
+    assert s["peak"] == 99.5 and s["peak_epoch"] == 6
+    assert s["last5_min"] == 99.38 and not s["last5_all_at_target"]
+    assert s["first_at_target"] == 3
+    assert s["train_test_gap"] == pytest.approx(97.6 - 99.42)
+    assert history_stats(HISTORY, last=3)["last3_mean"] == pytest.approx((99.45 + 99.5 + 99.42) / 3)
+
+
+def test_save_load_and_report(tmp_path):
+    run = run_record("model4", 5940, HISTORY, seed_claim={"value": 99.47, "what": "final epoch"})
+    path = save_metrics(tmp_path / "04_x", "04_x", [run])
+    assert load_metrics(path)["runs"][0]["params"] == 5940
+    report = build_report(tmp_path)
+    assert "| 04_x | model4 | 5,940 | 99.50 | 99.38 | 3 | 7 | 2.00 | 99.47% (final epoch) |" in report
+    assert "model4" in results_table([run])
+
+
+@pytest.mark.parametrize("bad", [
+    {"notebook": "x", "runs": []},
+    {"notebook": "x", "runs": [{"name": "a", "params": 1.5, "epochs": HISTORY}]},
+    {"notebook": "x", "runs": [{"name": "a", "params": 1, "epochs": [{"epoch": 1}]}]},
+    {"notebook": "x", "runs": [{"name": "a", "params": 1, "epochs": HISTORY}, {"name": "a", "params": 1, "epochs": HISTORY}]},
+])
+def test_schema_violations_are_refused_before_writing(tmp_path, bad):
+    with pytest.raises(ValueError):
+        save_metrics(tmp_path, bad["notebook"], bad["runs"])
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "m.json"
+    target.write_text(json.dumps({"old": True}))
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert json.loads(target.read_text()) == {"old": True}
+    assert list(tmp_path.iterdir()) == [target]

@@ -1,0 +1,48 @@
+"""The notebooks themselves: tidy sources, papermill parameters, and bad values stopped with clear messages."""
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+from mnistkit.paths import REPO_ROOT
+
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_course_has_its_chapters():
+    assert [p.stem[:2] for p in NOTEBOOKS][:5] == ["00", "01", "02", "03", "04"]
+
+
+def test_sources_are_stripped_except_nbval_checked_cells():
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "ci" / "refresh_notebooks.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_and_chapter_name(path):
+    nb = nbformat.read(path, as_version=4)
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters' (papermill injects after it)"
+    params = nb.cells[tagged[0]].source
+    assert "profile = default_profile()" in params and 'device = "auto"' in params
+    validation = nb.cells[tagged[0] + 1].source
+    assert "check_choice(\"profile\"" in validation and "pick_device(device)" in validation
+    setup = "\n".join(c.source for c in nb.cells[: tagged[0]])
+    assert f'CHAPTER = "{path.stem}"' in setup
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("epochs", 0, "parameter epochs=0 is not allowed: expected an integer in [1, 200]"),
+    ("data_fraction", 1.5, "parameter data_fraction=1.5 is not allowed: expected a number in (0, 1]"),
+    ("device", "tpu", "parameter device='tpu' is not allowed"),
+])
+def test_bad_papermill_parameter_stops_the_notebook(tmp_path, name, value, message):
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(str(REPO_ROOT / "notebooks" / "04_augmentation.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters={name: value, "profile": "quick"}, kernel_name="python3",
+                            cwd=str(tmp_path), progress_bar=False)
+    assert info.value.ename == "ParameterError" and message in info.value.evalue

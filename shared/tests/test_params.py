@@ -1,0 +1,41 @@
+"""Bad notebook parameters stop with a message naming the parameter and what is allowed."""
+import pytest
+import torch
+
+from mnistkit.params import ParameterError, apply_profile, check_choice, check_float, check_int, pick_device
+
+
+@pytest.mark.parametrize("call,text", [
+    (lambda: check_int("epochs", 0, low=1, high=100), "parameter epochs=0 is not allowed: expected an integer in [1, 100]"),
+    (lambda: check_int("epochs", 2.5, low=1), "epochs=2.5"),
+    (lambda: check_int("epochs", True, low=1), "epochs=True"),
+    (lambda: check_float("data_fraction", 1.5, low=0, high=1, low_open=True),
+     "parameter data_fraction=1.5 is not allowed: expected a number in (0, 1]"),
+    (lambda: check_float("lr", float("nan"), low=0, low_open=True), "lr=nan"),
+    (lambda: check_choice("profile", "fast", ["full", "quick"]), "expected one of 'full', 'quick'"),
+    (lambda: pick_device("tpu"), "parameter device='tpu' is not allowed: expected 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+])
+def test_errors_name_the_parameter_and_the_allowed_values(call, text):
+    with pytest.raises(ParameterError) as info:
+        call()
+    assert text in str(info.value)
+
+
+def test_good_values_pass_through():
+    assert check_int("epochs", 15, low=1) == 15
+    assert check_float("data_fraction", 1, low=0, high=1, low_open=True) == 1.0
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device("auto").type in ("cpu", "cuda")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_requested_without_cuda():
+    with pytest.raises(ParameterError, match="CUDA is not available"):
+        pick_device("cuda")
+
+
+def test_quick_profile_caps_epochs_and_data():
+    assert apply_profile("quick", epochs=15, data_fraction=1.0, seed=3) == {"epochs": 1, "data_fraction": 0.05, "seed": 3}
+    assert apply_profile("full", epochs=15, data_fraction=1.0) == {"epochs": 15, "data_fraction": 1.0}
+    with pytest.raises(ParameterError, match="profile"):
+        apply_profile("fast", epochs=1)
