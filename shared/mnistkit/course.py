@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .paths import REPO_ROOT, atomic_path, outputs_root, write_text
-from .report import build_report
+from .report import build_report, update_readme
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 
@@ -71,6 +71,8 @@ def main(argv=None) -> int:
         print(f"   done in {seconds / 60:.1f} min", flush=True)
     path = write_text(root / "RESULTS.md", build_report(root))
     print(f"wrote {path}")
+    if args.profile == "full" and update_readme(REPO_ROOT / "README.md", root):
+        print("updated the results table in README.md")
     return 0
 
 

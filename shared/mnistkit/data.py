@@ -207,6 +207,20 @@ class TensorData:
         test_x, test_y = take(self.test_x, self.test_y, test_fraction)
         return replace(self, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
 
+    def validation_split(self, size: int, seed: int = 0) -> "TensorData":
+        """Hold out `size` seeded-random training images as the evaluation split.
+
+        The result trains on the other training images and evaluates on the held-out
+        ones (its `test_*` fields); the real test set is not touched, so it can stay
+        unseen until the final number.
+        """
+        if not 0 < size < len(self.train_x):
+            raise ValueError(f"validation size {size} must be between 1 and {len(self.train_x) - 1}")
+        order = torch.randperm(len(self.train_x), generator=torch.Generator().manual_seed(seed)).to(self.device)
+        val, train = order[:size], order[size:]
+        return replace(self, train_x=self.train_x[train], train_y=self.train_y[train],
+                       test_x=self.train_x[val], test_y=self.train_y[val])
+
     def __repr__(self) -> str:
         return (f"TensorData(train {tuple(self.train_x.shape)}, test {tuple(self.test_x.shape)}, "
                 f"device={self.device})")

@@ -104,6 +104,45 @@ def predict(model: torch.nn.Module, x: torch.Tensor, normalize: Callable, batch_
     return torch.cat([model(normalize(x[idx.to(x.device)])) for idx in batches(len(x), batch_size, shuffle=False)])
 
 
+class EarlyStopping:
+    """`on_epoch_end` callback: stop when `monitor` has not improved for `patience` epochs.
+
+    Keeps a copy of the best weights; `restore()` loads them back into the model.
+    `monitor` is a key of the epoch record (test_loss is the evaluation split's loss,
+    which is the validation loss when `fit` gets `data.validation_split(...)`).
+    """
+
+    def __init__(self, model: torch.nn.Module, patience: int = 5, monitor: str = "test_loss",
+                 mode: str = "min", min_delta: float = 0.0):
+        if mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping mode={mode!r}: expected 'min' or 'max'")
+        self.model, self.patience, self.monitor, self.mode, self.min_delta = model, patience, monitor, mode, min_delta
+        self.best, self.best_epoch, self.best_state, self.stopped_epoch = None, None, None, None
+        self.diverged = False
+
+    def _better(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
+
+    def __call__(self, record: dict) -> bool:
+        value = record[self.monitor]
+        if value != value or value in (float("inf"), float("-inf")):  # NaN or inf: training diverged
+            self.diverged, self.stopped_epoch = True, record["epoch"]
+            return True
+        if self._better(value):
+            self.best, self.best_epoch = value, record["epoch"]
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        elif record["epoch"] - self.best_epoch >= self.patience:
+            self.stopped_epoch = record["epoch"]
+            return True
+        return False
+
+    def restore(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+
 def current_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
@@ -112,14 +151,16 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
         batch_size: int = 128, scheduler=None, transform: Callable | None = None, seed: int = 1,
         loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
         on_epoch_end: Callable[[dict], bool | None] | None = None, progress: bool = True,
-        log: bool = True) -> list[dict]:
+        log: bool = True, eval_name: str = "test") -> list[dict]:
     """Train for `epochs` and return the history: one dict per epoch with
     epoch, train_loss, train_acc, test_loss, test_acc, lr (the rate used that epoch), seconds.
 
     `scheduler` is stepped once after every epoch (StepLR-style). A scheduler
     that must step per batch (OneCycleLR) can be stepped in a wrapper optimizer
     or by writing the loop with `train_epoch`. `on_epoch_end(record)` returning
-    True stops training early.
+    True stops training early; it may also add fields to the record (e.g. a test
+    accuracy measured beside a validation split). `eval_name` names the evaluation
+    split in the record and the log: "val" gives val_loss / val_acc.
     """
     generator = seed_everything(seed)
     history = []
@@ -135,13 +176,13 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
         test = evaluate(model, data.test_x, data.test_y, data.normalize, loss_fn=loss_fn, correct_fn=correct_fn)
         if scheduler is not None:
             scheduler.step()
-        record = {"epoch": epoch, **train, "test_loss": test["loss"], "test_acc": test["acc"],
+        record = {"epoch": epoch, **train, f"{eval_name}_loss": test["loss"], f"{eval_name}_acc": test["acc"],
                   "lr": lr, "seconds": seconds}
         history.append(record)
         if log:
             n_test = len(data.test_x)
             print(f"epoch {epoch:02d}: train loss {train['train_loss']:.4f} acc {train['train_acc']:.2f}% | "
-                  f"test loss {test['loss']:.4f} acc {round(test['acc'] * n_test / 100)}/{n_test} "
+                  f"{eval_name} loss {test['loss']:.4f} acc {round(test['acc'] * n_test / 100)}/{n_test} "
                   f"({test['acc']:.2f}%) | lr {lr:.4g} | {seconds:.1f}s", flush=True)
         if on_epoch_end is not None and on_epoch_end(record):
             break

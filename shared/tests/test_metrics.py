@@ -51,3 +51,15 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
             raise RuntimeError("interrupted")
     assert json.loads(target.read_text()) == {"old": True}
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_readme_block_is_regenerated_between_markers(tmp_path):
+    from mnistkit.report import README_END, README_START, update_readme
+    save_metrics(tmp_path / "outputs" / "04_x", "04_x", [run_record("model4", 5940, HISTORY)])
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\nold table\n{README_END}\nrest\n")
+    assert update_readme(readme, tmp_path / "outputs")
+    text = readme.read_text()
+    assert "old table" not in text and "| [04_x](outputs/04_x/04_x.ipynb) | model4 | 5,940 | 99.50 |" in text
+    assert text.startswith("intro\n") and text.endswith("rest\n")
+    assert not update_readme(readme, tmp_path / "outputs")  # unchanged the second time

@@ -55,3 +55,34 @@ def test_on_epoch_end_can_stop_training():
     history = fit(model, opt, toy_data(), epochs=10, on_epoch_end=lambda rec: rec["epoch"] == 2,
                   progress=False, log=False)
     assert len(history) == 2
+
+
+def test_early_stopping_stops_after_patience_and_restores_best():
+    from mnistkit.train import EarlyStopping
+    model = nn.Linear(2, 2)
+    stopper = EarlyStopping(model, patience=2)
+    losses = [1.0, 0.5, 0.6, 0.4, 0.45, 0.41]
+    decisions = []
+    for epoch, loss in enumerate(losses, start=1):
+        with torch.no_grad():
+            model.weight.fill_(epoch)
+        decisions.append(stopper({"epoch": epoch, "test_loss": loss}))
+    assert decisions == [False, False, False, False, False, True]
+    assert stopper.best_epoch == 4 and stopper.stopped_epoch == 6
+    stopper.restore()
+    assert torch.all(model.weight == 4)
+
+
+def test_validation_split_holds_out_training_images_only():
+    data = toy_data(n=512)
+    split = data.validation_split(56, seed=1)
+    assert len(split.train_x) == 200 and len(split.test_x) == 56
+    assert torch.equal(split.test_x, data.train_x[torch.randperm(256, generator=torch.Generator().manual_seed(1))[:56]])
+
+
+def test_early_stopping_stops_at_once_on_divergence():
+    from mnistkit.train import EarlyStopping
+    stopper = EarlyStopping(nn.Linear(2, 2), patience=5)
+    assert not stopper({"epoch": 1, "test_loss": 0.9})
+    assert stopper({"epoch": 2, "test_loss": float("nan")})
+    assert stopper.diverged and stopper.stopped_epoch == 2 and stopper.best_epoch == 1
