@@ -31,12 +31,11 @@ BATCH = 128
 
 
 def chapter04_model() -> nn.Module:
-    """The model of notebooks/04_augmentation.ipynb (5,940 parameters), copied so the benchmark stands alone."""
-    def block(cin, cout, kernel=3, p=0.1):
-        return nn.Sequential(nn.Conv2d(cin, cout, kernel, bias=False), nn.ReLU(), nn.BatchNorm2d(cout), nn.Dropout(p))
-    return nn.Sequential(block(1, 8), block(8, 12), block(12, 16), nn.MaxPool2d(2, 2), block(16, 10, kernel=1),
-                         block(10, 12), block(12, 16, p=0.0), nn.AdaptiveAvgPool2d(1), nn.Conv2d(16, 10, 1, bias=False),
-                         nn.Flatten())
+    """The model of notebooks/04_augmentation.ipynb (7,568 parameters), copied so the benchmark stands alone."""
+    def block(cin, cout, p=0.1):
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, bias=False), nn.ReLU(), nn.BatchNorm2d(cout), nn.Dropout(p))
+    return nn.Sequential(block(1, 8), block(8, 12), nn.MaxPool2d(2, 2), block(12, 16), block(16, 16), block(16, 16, p=0.0),
+                         nn.AdaptiveAvgPool2d(1), nn.Conv2d(16, 10, 1, bias=False), nn.Flatten())
 
 
 def step(model, optimizer, x, y):

@@ -28,6 +28,21 @@ def course_notebooks(only: list[str] | None = None) -> list[Path]:
     return books
 
 
+def _relative(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else path.name
+
+
+def record_relative_paths(executed: Path, source: Path, output: Path) -> None:
+    """papermill records absolute input/output paths; keep them repo-relative (no machine paths in outputs/)."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    meta["input_path"], meta["output_path"] = _relative(source), _relative(output)
+    nbformat.write(nb, executed)
+
+
 def run_notebook(source: Path, output: Path, parameters: dict, log_output: bool = False) -> float:
     """Execute `source` with papermill into `output` (atomically); returns seconds taken."""
     import papermill as pm
@@ -39,6 +54,7 @@ def run_notebook(source: Path, output: Path, parameters: dict, log_output: bool 
         try:
             pm.execute_notebook(str(source), str(tmp_nb), parameters=parameters, kernel_name="python3",
                                 cwd=str(source.parent), progress_bar=True, log_output=log_output)
+            record_relative_paths(tmp_nb, source, output)
             os.replace(tmp_nb, tmp)
         finally:
             if tmp_nb.exists():

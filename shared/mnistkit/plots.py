@@ -93,10 +93,12 @@ def plot_confusion(y: torch.Tensor, predicted: torch.Tensor, classes: int = 10, 
     np.fill_diagonal(off, np.nan)
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     im = ax.imshow(off, cmap="Reds")
+    dark = np.nanmax(off) * 0.6 if np.nanmax(off) > 0 else np.inf
     for t in range(classes):
         for p in range(classes):
-            ax.text(p, t, str(cm[t, p]), ha="center", va="center", fontsize=8,
-                    color="black" if t != p else "forestgreen", fontweight="bold" if t == p else None)
+            color = "forestgreen" if t == p else ("white" if off[t, p] > dark else "black")
+            ax.text(p, t, str(cm[t, p]), ha="center", va="center", fontsize=8, color=color,
+                    fontweight="bold" if t == p else None)
     ax.set(xticks=range(classes), yticks=range(classes), xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(im, ax=ax, label="errors (off-diagonal)")
     fig.tight_layout()

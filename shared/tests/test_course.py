@@ -1,0 +1,24 @@
+"""The course runner: chapter selection and machine-independent metadata in executed notebooks."""
+import nbformat
+import pytest
+
+from mnistkit.course import course_notebooks, record_relative_paths
+from mnistkit.paths import REPO_ROOT
+
+
+def test_selects_chapters_by_prefix():
+    assert [p.stem[:2] for p in course_notebooks(["00", "04"])] == ["00", "04"]
+    with pytest.raises(SystemExit, match="matches no notebook"):
+        course_notebooks(["99"])
+
+
+def test_executed_notebook_records_repo_relative_paths(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"input_path": "/abs/somewhere/in.ipynb", "output_path": "/abs/tmp/.x.tmp.ipynb"}
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    record_relative_paths(path, REPO_ROOT / "notebooks" / "04_augmentation.ipynb",
+                          REPO_ROOT / "outputs" / "04_augmentation" / "04_augmentation.ipynb")
+    meta = nbformat.read(path, as_version=4).metadata["papermill"]
+    assert meta == {"input_path": "notebooks/04_augmentation.ipynb",
+                    "output_path": "outputs/04_augmentation/04_augmentation.ipynb"}
