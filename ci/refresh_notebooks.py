@@ -25,10 +25,10 @@ def problems(nb) -> list[str]:
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        if cell.get("execution_count") is not None:
+        if not is_checked(cell) and cell.get("execution_count") is not None:
             found.append(f"cell {i} has an execution count")
-        if is_checked(cell) and not cell.outputs:
-            found.append(f"cell {i} is marked for nbval but has no stored output")
+        if is_checked(cell) and (not cell.outputs or cell.get("execution_count") is None):
+            found.append(f"cell {i} is marked for nbval but has no stored output and execution count")
         if not is_checked(cell) and cell.outputs:
             found.append(f"cell {i} stores outputs (only {MARK} cells may)")
     return found
@@ -39,9 +39,12 @@ def refresh(path: Path) -> None:
     executed_path = ROOT / "build" / "quick" / "outputs" / path.stem / path.name
     executed = nbformat.read(executed_path, as_version=4)
     outputs = {c.source: c.outputs for c in executed.cells if is_checked(c)}
+    count = 0
     for cell in nb.cells:
         if cell.cell_type == "code":
-            cell.execution_count = None
+            # nbval skips (and complains about) a stored output whose cell has no execution count.
+            count += is_checked(cell)
+            cell.execution_count = count if is_checked(cell) else None
             cell.outputs = outputs[cell.source] if is_checked(cell) else []
         cell.metadata.pop("execution", None)
         cell.metadata.pop("papermill", None)
