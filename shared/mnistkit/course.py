@@ -34,12 +34,20 @@ def _relative(path: Path) -> str:
 
 
 def record_relative_paths(executed: Path, source: Path, output: Path) -> None:
-    """papermill records absolute input/output paths; keep them repo-relative (no machine paths in outputs/)."""
+    """Keep machine paths out of outputs/: papermill's input/output paths, and any path under the repo
+    that a cell printed (a library warning names its file, e.g. inside .venv/), become repo-relative."""
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
     meta = nb.metadata.get("papermill", {})
     meta["input_path"], meta["output_path"] = _relative(source), _relative(output)
+    prefix = str(REPO_ROOT.resolve()) + os.sep
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out["text"] = out["text"].replace(prefix, "")
+            if "traceback" in out:
+                out["traceback"] = [line.replace(prefix, "") for line in out["traceback"]]
     nbformat.write(nb, executed)
 
 

@@ -15,10 +15,14 @@ def test_selects_chapters_by_prefix():
 def test_executed_notebook_records_repo_relative_paths(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.metadata["papermill"] = {"input_path": "/abs/somewhere/in.ipynb", "output_path": "/abs/tmp/.x.tmp.ipynb"}
+    warning = f"{REPO_ROOT}/.venv/lib/site-packages/torch/x.py:72: UserWarning: old API\n"
+    nb.cells.append(nbformat.v4.new_code_cell("f()", outputs=[nbformat.v4.new_output("stream", name="stderr", text=warning)]))
     path = tmp_path / "x.ipynb"
     nbformat.write(nb, path)
     record_relative_paths(path, REPO_ROOT / "notebooks" / "04_augmentation.ipynb",
                           REPO_ROOT / "outputs" / "04_augmentation" / "04_augmentation.ipynb")
-    meta = nbformat.read(path, as_version=4).metadata["papermill"]
+    executed = nbformat.read(path, as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == ".venv/lib/site-packages/torch/x.py:72: UserWarning: old API\n"
+    meta = executed.metadata["papermill"]
     assert meta == {"input_path": "notebooks/04_augmentation.ipynb",
                     "output_path": "outputs/04_augmentation/04_augmentation.ipynb"}

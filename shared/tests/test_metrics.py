@@ -21,12 +21,18 @@ def test_history_stats():
     assert history_stats(HISTORY, last=3)["last3_mean"] == pytest.approx((99.45 + 99.5 + 99.42) / 3)
 
 
+def test_report_prefers_the_declared_final_number(tmp_path):
+    run = run_record("float", 10, HISTORY, final={"test_acc": 99.0})
+    save_metrics(tmp_path / "11_x", "11_x", [run])
+    assert "| 11_x | float | 10 | 99.00 | 99.50 |" in build_report(tmp_path)
+
+
 def test_save_load_and_report(tmp_path):
     run = run_record("model4", 5940, HISTORY, seed_claim={"value": 99.47, "what": "final epoch"})
     path = save_metrics(tmp_path / "04_x", "04_x", [run])
     assert load_metrics(path)["runs"][0]["params"] == 5940
     report = build_report(tmp_path)
-    assert "| 04_x | model4 | 5,940 | 99.50 | 99.38 | 3 | 7 | 2.00 | 99.47% (final epoch) |" in report
+    assert "| 04_x | model4 | 5,940 | 99.42 | 99.50 | 99.38 | 3 | 7 | 2.00 | 99.47% (final epoch) |" in report
     assert "model4" in results_table([run])
 
 
@@ -60,6 +66,6 @@ def test_readme_block_is_regenerated_between_markers(tmp_path):
     readme.write_text(f"intro\n{README_START}\nold table\n{README_END}\nrest\n")
     assert update_readme(readme, tmp_path / "outputs")
     text = readme.read_text()
-    assert "old table" not in text and "| [04_x](outputs/04_x/04_x.ipynb) | model4 | 5,940 | 99.50 |" in text
+    assert "old table" not in text and "| [04_x](outputs/04_x/04_x.ipynb) | model4 | 5,940 | 99.42 |" in text
     assert text.startswith("intro\n") and text.endswith("rest\n")
     assert not update_readme(readme, tmp_path / "outputs")  # unchanged the second time
