@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from .paths import REPO_ROOT, atomic_path, outputs_root, write_text
-from .report import build_report, update_readme
+from .paths import REPO_ROOT, atomic_path, outputs_root
+from .report import write_reports
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 
@@ -57,18 +57,16 @@ def run_notebook(source: Path, output: Path, parameters: dict, log_output: bool 
 
     start = time.perf_counter()
     with atomic_path(output) as tmp:
-        # papermill picks the format from the extension, so keep .ipynb on the temporary name.
-        tmp_nb = tmp.with_suffix(".ipynb")
         try:
-            pm.execute_notebook(str(source), str(tmp_nb), parameters=parameters, kernel_name="python3",
+            pm.execute_notebook(str(source), str(tmp), parameters=parameters, kernel_name="python3",
                                 cwd=str(source.parent), progress_bar=True, log_output=log_output)
-            record_relative_paths(tmp_nb, source, output)
-            os.replace(tmp_nb, tmp)
-        finally:
-            if tmp_nb.exists():
-                failed = output.with_name(output.stem + ".failed.ipynb")
-                os.replace(tmp_nb, failed)
+        except BaseException:
+            failed = output.with_name(output.stem + ".failed.ipynb")
+            if tmp.exists():
+                os.replace(tmp, failed)
                 print(f"the partly executed notebook is in {failed}", file=sys.stderr)
+            raise
+        record_relative_paths(tmp, source, output)
     return time.perf_counter() - start
 
 
@@ -93,10 +91,7 @@ def main(argv=None) -> int:
             print(f"FAILED: {book.name}\n{exc}", file=sys.stderr)
             return 1
         print(f"   done in {seconds / 60:.1f} min", flush=True)
-    path = write_text(root / "RESULTS.md", build_report(root))
-    print(f"wrote {path}")
-    if args.profile == "full" and update_readme(REPO_ROOT / "README.md", root):
-        print("updated the results table in README.md")
+    write_reports(args.profile)
     return 0
 
 

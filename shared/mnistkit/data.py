@@ -242,9 +242,13 @@ def load_mnist(root=None, device="cpu") -> TensorData:
 
 
 def checksum_report(root=None) -> str:
-    """One line per file: name and verified SHA-256 (the notebooks print it; nbval compares it)."""
-    folder = ensure_mnist(root)
-    return "\n".join(f"{name:26s} {sha256(folder / name)}  OK" for name in MNIST_FILES)
+    """One line per file: name, SHA-256 and whether it is the expected one (notebooks print it; nbval compares it)."""
+    folder = raw_dir(root)
+    lines = []
+    for name, expected in MNIST_FILES.items():
+        actual = sha256(folder / name) if (folder / name).is_file() else "missing"
+        lines.append(f"{name:26s} {actual}  {'OK' if actual == expected else 'MISMATCH, expected ' + expected}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # `python -m mnistkit.data` fetches and verifies

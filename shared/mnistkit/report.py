@@ -86,15 +86,19 @@ def update_readme(readme: Path, root: Path) -> bool:
     return new != text
 
 
+def write_reports(profile: str = "full") -> None:
+    """Regenerate `<outputs>/RESULTS.md` and, for the full profile, the README's results block."""
+    root = outputs_root(profile)
+    print(f"wrote {write_text(root / 'RESULTS.md', build_report(root))}")
+    if profile == "full" and update_readme(REPO_ROOT / "README.md", root):
+        print("updated the results table in README.md")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--profile", default="full", help="which outputs tree to summarise (default: full)")
     args = parser.parse_args(argv)
-    root = outputs_root(args.profile)
-    path = write_text(root / "RESULTS.md", build_report(root))
-    print(f"wrote {path}")
-    if args.profile == "full" and update_readme(REPO_ROOT / "README.md", root):
-        print("updated the results table in README.md")
+    write_reports(args.profile)
 
 
 if __name__ == "__main__":

@@ -128,6 +128,3 @@ def summarize(model: nn.Module, input_shape: tuple = (1, 28, 28), device=None, *
     summary.trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return summary
 
-
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
