@@ -1,6 +1,7 @@
 """Keep notebooks/ reviewable: sources without outputs, except the cells nbval compares.
 
     python ci/refresh_notebooks.py          # copy checked-cell outputs from build/quick/outputs/, strip the rest
+    python ci/refresh_notebooks.py 05 07    # only the notebooks whose names start with these
     python ci/refresh_notebooks.py --check  # exit 1 if a notebook carries outputs it should not (or lacks them)
 
 Run `python -m mnistkit.course --profile quick` first: the outputs of the cells marked
@@ -54,9 +55,12 @@ def refresh(path: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("only", nargs="*", help="name prefixes of the notebooks to refresh (default: all)")
     args = parser.parse_args()
     bad = 0
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        if args.only and not any(path.name.startswith(prefix) for prefix in args.only):
+            continue
         if args.check:
             for p in problems(nbformat.read(path, as_version=4)):
                 print(f"{path.name}: {p}")

@@ -54,8 +54,11 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorData, *,
                 batch_size: int, generator: torch.Generator, transform: Callable | None = None,
                 loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
-                desc: str = "train", progress: bool = True) -> dict:
-    """One pass over the training split; returns mean train loss and accuracy (%)."""
+                desc: str = "train", progress: bool = True, batch_scheduler=None) -> dict:
+    """One pass over the training split; returns mean train loss and accuracy (%).
+
+    `batch_scheduler` (e.g. OneCycleLR, or a warm-up) is stepped after every optimizer step.
+    """
     model.train()
     device = data.device
     n = len(data.train_x)
@@ -73,6 +76,8 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if batch_scheduler is not None:
+            batch_scheduler.step()
         # Accumulate on the device; one sync per progress update, not per batch.
         total_loss += loss.detach() * len(idx)
         correct += correct_fn(output.detach(), y)
@@ -151,13 +156,13 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
         batch_size: int = 128, scheduler=None, transform: Callable | None = None, seed: int = 1,
         loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
         on_epoch_end: Callable[[dict], bool | None] | None = None, progress: bool = True,
-        log: bool = True, eval_name: str = "test") -> list[dict]:
+        log: bool = True, eval_name: str = "test", batch_scheduler=None) -> list[dict]:
     """Train for `epochs` and return the history: one dict per epoch with
     epoch, train_loss, train_acc, test_loss, test_acc, lr (the rate used that epoch), seconds.
 
-    `scheduler` is stepped once after every epoch (StepLR-style). A scheduler
-    that must step per batch (OneCycleLR) can be stepped in a wrapper optimizer
-    or by writing the loop with `train_epoch`. `on_epoch_end(record)` returning
+    `scheduler` is stepped once after every epoch (StepLR-style); `batch_scheduler`
+    after every batch (OneCycleLR, warm-up + cosine), and then `lr` is the rate the
+    epoch started with. `on_epoch_end(record)` returning
     True stops training early; it may also add fields to the record (e.g. a test
     accuracy measured beside a validation split). `eval_name` names the evaluation
     split in the record and the log: "val" gives val_loss / val_acc.
@@ -169,7 +174,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
         start = time.perf_counter()
         train = train_epoch(model, optimizer, data, batch_size=batch_size, generator=generator,
                             transform=transform, loss_fn=loss_fn, correct_fn=correct_fn,
-                            desc=f"epoch={epoch:02d}", progress=progress)
+                            desc=f"epoch={epoch:02d}", progress=progress, batch_scheduler=batch_scheduler)
         if data.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start

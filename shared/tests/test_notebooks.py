@@ -46,3 +46,16 @@ def test_bad_papermill_parameter_stops_the_notebook(tmp_path, name, value, messa
                             parameters={name: value, "profile": "quick"}, kernel_name="python3",
                             cwd=str(tmp_path), progress_bar=False)
     assert info.value.ename == "ParameterError" and message in info.value.evalue
+
+
+@pytest.mark.parametrize("notebook,parameters,message", [
+    ("05_strided_convs", {"models": ["model1", "model9"]}, "parameter models[1]='model9' is not allowed: expected one of"),
+    ("06_capstone_small", {"channels": [8, 8, 12]}, "expected 5 widths"),
+    ("07_positional_encoding", {"seeds": [1, 1]}, "parameter seeds=[1, 1] is not allowed: expected each item once"),
+])
+def test_list_parameters_are_checked(tmp_path, notebook, parameters, message):
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(str(REPO_ROOT / "notebooks" / f"{notebook}.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters={**parameters, "profile": "quick"}, kernel_name="python3",
+                            cwd=str(tmp_path), progress_bar=False)
+    assert info.value.ename == "ParameterError" and message in info.value.evalue

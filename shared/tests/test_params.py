@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mnistkit.params import ParameterError, apply_profile, check_choice, check_float, check_int, pick_device
+from mnistkit.params import ParameterError, apply_profile, check_choice, check_float, check_int, check_list, pick_device
 
 
 @pytest.mark.parametrize("call,text", [
@@ -13,6 +13,10 @@ from mnistkit.params import ParameterError, apply_profile, check_choice, check_f
      "parameter data_fraction=1.5 is not allowed: expected a number in (0, 1]"),
     (lambda: check_float("lr", float("nan"), low=0, low_open=True), "lr=nan"),
     (lambda: check_choice("profile", "fast", ["full", "quick"]), "expected one of 'full', 'quick'"),
+    (lambda: check_list("seeds", 3, lambda n, v: check_int(n, v)), "parameter seeds=3 is not allowed: expected a non-empty list"),
+    (lambda: check_list("seeds", [], lambda n, v: check_int(n, v)), "seeds=[]"),
+    (lambda: check_list("seeds", [1, "2"], lambda n, v: check_int(n, v)), "parameter seeds[1]='2' is not allowed"),
+    (lambda: check_list("seeds", [1, 1], lambda n, v: check_int(n, v)), "no duplicates"),
     (lambda: pick_device("tpu"), "parameter device='tpu' is not allowed: expected 'auto', 'cpu', 'cuda' or 'cuda:N'"),
 ])
 def test_errors_name_the_parameter_and_the_allowed_values(call, text):
@@ -22,6 +26,7 @@ def test_errors_name_the_parameter_and_the_allowed_values(call, text):
 
 
 def test_good_values_pass_through():
+    assert check_list("models", ("a", "b"), lambda n, v: check_choice(n, v, ["a", "b", "c"])) == ["a", "b"]
     assert check_int("epochs", 15, low=1) == 15
     assert check_float("data_fraction", 1, low=0, high=1, low_open=True) == 1.0
     assert pick_device("cpu") == torch.device("cpu")

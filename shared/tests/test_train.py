@@ -86,3 +86,14 @@ def test_early_stopping_stops_at_once_on_divergence():
     assert not stopper({"epoch": 1, "test_loss": 0.9})
     assert stopper({"epoch": 2, "test_loss": float("nan")})
     assert stopper.diverged and stopper.stopped_epoch == 2 and stopper.best_epoch == 1
+
+
+def test_batch_scheduler_steps_once_per_batch():
+    torch.manual_seed(0)
+    model = small_cnn()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    # 256 training images in batches of 32: 8 steps an epoch, 16 in all.
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=16)
+    history = fit(model, opt, toy_data(), epochs=2, batch_size=32, batch_scheduler=sched, progress=False, log=False)
+    assert sched.last_epoch == 16
+    assert history[0]["lr"] < history[1]["lr"]  # warm-up: epoch 2 starts at a higher rate than epoch 1

@@ -1,0 +1,145 @@
+"""Transformer building blocks, written out so the attention weights can be read.
+
+`MultiHeadAttention` has explicit `w_q`, `w_k`, `w_v`, `w_o` projections and keeps the last
+attention weights it computed (`last_attention`, heads kept apart) when `keep_attention` is set.
+`TransformerBlock` is the seed's post-norm block (attention + residual -> LayerNorm ->
+feed-forward + residual -> LayerNorm) or, with `pre_norm=True`, the pre-norm variant.
+`DecoderBlock` adds a causal self-attention and a cross-attention to an encoder's output.
+The ViT chapter (08) assembles them into a classifier; the stacked-digit chapter reuses them.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class PatchEmbed(nn.Module):
+    """A Conv2d with kernel = stride = patch: each patch becomes one d_model-dimensional token."""
+
+    def __init__(self, patch: int, d_model: int, in_channels: int = 1):
+        super().__init__()
+        self.patch = patch
+        self.proj = nn.Conv2d(in_channels, d_model, kernel_size=patch, stride=patch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)  # (n, d, h, w) -> (n, h*w tokens, d), reading order
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, d_model: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        if d_model % heads:
+            raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
+        self.heads, self.d_k = heads, d_model // heads
+        self.w_q, self.w_k, self.w_v, self.w_o = (nn.Linear(d_model, d_model) for _ in range(4))
+        self.dropout = nn.Dropout(dropout)
+        self.keep_attention = False
+        self.last_attention: torch.Tensor | None = None  # (n, heads, queries, keys) when keep_attention
+
+    def split(self, x: torch.Tensor) -> torch.Tensor:
+        n, tokens, _ = x.shape
+        return x.view(n, tokens, self.heads, self.d_k).transpose(1, 2)  # (n, heads, tokens, d_k)
+
+    def forward(self, query: torch.Tensor, context: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Self-attention when `context` is None, else cross-attention from `query` to `context`.
+        `mask` (queries, keys), True where attention is allowed (e.g. a causal mask)."""
+        context = query if context is None else context
+        q, k, v = self.split(self.w_q(query)), self.split(self.w_k(context)), self.split(self.w_v(context))
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_k)  # scaled: keeps the softmax out of saturation
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = scores.softmax(dim=-1)
+        if self.keep_attention:
+            self.last_attention = weights.detach()
+        mixed = self.dropout(weights) @ v  # (n, heads, queries, d_k)
+        n, _, queries, _ = mixed.shape
+        return self.w_o(mixed.transpose(1, 2).reshape(n, queries, self.heads * self.d_k))
+
+
+def feed_forward(d_model: int, ff_dim: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_model, ff_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_dim, d_model))
+
+
+class TransformerBlock(nn.Module):
+    """Self-attention and feed-forward, each with a residual connection and a LayerNorm."""
+
+    def __init__(self, d_model: int, heads: int, ff_dim: int, dropout: float = 0.0, pre_norm: bool = True):
+        super().__init__()
+        self.attention = MultiHeadAttention(d_model, heads, dropout)
+        self.ff = feed_forward(d_model, ff_dim, dropout)
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+        self.pre_norm = pre_norm
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if self.pre_norm:  # normalise the input of each sub-layer; the residual path stays untouched
+            x = x + self.drop(self.attention(self.norm1(x), mask=mask))
+            return x + self.drop(self.ff(self.norm2(x)))
+        x = self.norm1(x + self.drop(self.attention(x, mask=mask)))  # the seed's post-norm order
+        return self.norm2(x + self.drop(self.ff(x)))
+
+
+class DecoderBlock(nn.Module):
+    """Causal self-attention over the outputs so far, cross-attention to the encoder, feed-forward (pre-norm)."""
+
+    def __init__(self, d_model: int, heads: int, ff_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.self_attention = MultiHeadAttention(d_model, heads, dropout)
+        self.cross_attention = MultiHeadAttention(d_model, heads, dropout)
+        self.ff = feed_forward(d_model, ff_dim, dropout)
+        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d_model) for _ in range(3))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, causal: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.self_attention(self.norm1(x), mask=causal))
+        x = x + self.drop(self.cross_attention(self.norm2(x), context=memory))
+        return x + self.drop(self.ff(self.norm3(x)))
+
+
+def causal_mask(length: int, device=None) -> torch.Tensor:
+    """(length, length) boolean mask, True on and below the diagonal: step t sees steps 0..t."""
+    return torch.ones(length, length, dtype=torch.bool, device=device).tril()
+
+
+def keep_attention(model: nn.Module, keep: bool = True) -> list[MultiHeadAttention]:
+    """Switch every attention layer of `model` to keep (or drop) its last attention weights."""
+    layers = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    for layer in layers:
+        layer.keep_attention = keep
+        if not keep:
+            layer.last_attention = None
+    return layers
+
+
+class VisionTransformer(nn.Module):
+    """Encoder-only ViT (chapter 08): patches -> tokens, a CLS token in front, learned positions, `depth` blocks,
+    a final LayerNorm and a linear head on the CLS token. The CLS token has no pixels of its own: everything it
+    knows it gathered by attention."""
+
+    def __init__(self, patch: int = 4, d_model: int = 64, depth: int = 4, heads: int = 4, ff_dim: int = 128,
+                 dropout: float = 0.0, image: int = 28, classes: int = 10, pre_norm: bool = True):
+        super().__init__()
+        if image % patch:
+            raise ValueError(f"patch={patch} does not divide the image size {image}")
+        self.patch_embed = PatchEmbed(patch, d_model)
+        self.grid = image // patch
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d_model))
+        self.pos_embed = nn.Parameter(torch.randn(1, self.grid ** 2 + 1, d_model) * 0.02)
+        self.blocks = nn.Sequential(*[TransformerBlock(d_model, heads, ff_dim, dropout, pre_norm) for _ in range(depth)])
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, classes)
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch tokens with the CLS token in front and positions added: the input of the first block."""
+        t = self.patch_embed(x)
+        return torch.cat([self.cls_token.expand(len(x), -1, -1), t], dim=1) + self.pos_embed
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """All tokens after the last block and the final LayerNorm: (n, 1 + patches, d_model)."""
+        return self.norm(self.blocks(self.tokens(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encode(x)[:, 0])
