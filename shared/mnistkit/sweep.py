@@ -186,6 +186,7 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default=os.environ.get("MNIST_COURSE_PROFILE", "full"))
     parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                         help="points run at once (default: half the cores, one thread each at least)")
+    parser.add_argument("--threads", type=int, help="CPU threads per point (default: the cores shared among the jobs)")
     parser.add_argument("--run", help="which run of the notebook's metrics.json to score (default: its first)")
     parser.add_argument("--readme", action="store_true", help="also put the table into README.md (sweep markers)")
     args = parser.parse_args(argv)
@@ -200,10 +201,12 @@ def main(argv=None) -> int:
         parser.error(str(exc))
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs} is not allowed: expected at least 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads {args.threads} is not allowed: expected at least 1")
     fixed = {"profile": args.profile, **{k: parse_value(v) for k, v in args.param}}
     sweep_dir = outputs_root(args.profile) / "sweeps" / args.name
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     entries = [{"parameters": p, "folder": point_name(p)} for p in points]
     manifest = {"name": args.name, "notebook": shown(notebook), "axes": axes, "fixed": fixed, "points": entries}
     write_json(sweep_dir / "sweep.json", manifest)
