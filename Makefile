@@ -2,6 +2,7 @@
 #   make course   run every notebook end to end (full profile) into outputs/, then outputs/RESULTS.md
 #   make test     unit tests of the helper + nbval on every notebook in the quick profile
 #   make bench    input-pipeline benchmark (prints `speedup: <x>x`)
+#   make time-vit chapter 08's ViT training time, alone on this machine
 #   make quick    the whole course in the quick profile, into build/quick/outputs/
 #   make lab      JupyterLab on notebooks/
 
@@ -12,7 +13,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 export MPLBACKEND ?= Agg
 
-.PHONY: install data test course quick bench lab refresh-notebooks clean
+.PHONY: install data test course quick bench time-vit lab refresh-notebooks clean
 
 install: $(INSTALLED)
 $(INSTALLED): requirements.txt shared/pyproject.toml
@@ -36,6 +37,10 @@ quick: install data
 
 bench: install data
 	$(PY) ci/bench.py
+
+# Chapter 08's ViT training time, measured alone with every core (outputs/TIMING_VIT.md).
+time-vit: install data
+	$(PY) ci/time_vit.py
 
 lab: install data
 	$(VENV)/bin/jupyter lab notebooks
