@@ -110,7 +110,8 @@ def sweep_table(sweep_dir: Path, run: str | None = None) -> tuple[str, list[dict
                      "folder": entry["folder"], "error": entry.get("error", "")})
     rows.sort(key=lambda r: -r.get("final_test_acc", -1))
     header = axes + ["status", "params", "final test %", "best test %", "epochs", "s / epoch"]
-    table = markdown_table(header, [[r.get(a) for a in axes] + [r["status"], r.get("params"), r.get("final_test_acc"),
+    table = markdown_table(header, [[f"{r[a]:g}" if isinstance(r[a], float) else str(r[a]) for a in axes]
+                                    + [r["status"], r.get("params"), r.get("final_test_acc"),
                                     r.get("best_test_acc"), r.get("epochs"), r.get("seconds_per_epoch")] for r in rows])
     return table, rows
 
@@ -176,9 +177,11 @@ def update_readme(readme: Path, sweep_dir: Path, run: str | None = None) -> bool
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("notebook", help="the notebook to sweep, e.g. notebooks/08_vit.ipynb")
+    parser.add_argument("notebook", nargs="?", help="the notebook to sweep, e.g. notebooks/08_vit.ipynb")
     parser.add_argument("--name", required=True, help="the sweep's folder under outputs/sweeps/")
-    parser.add_argument("--grid", nargs="+", required=True, metavar="NAME=V1,V2", help="axes of the grid")
+    parser.add_argument("--grid", nargs="+", metavar="NAME=V1,V2", help="axes of the grid")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: regenerate RESULTS.md and sweep.png (and the README with --readme) of a past sweep")
     parser.add_argument("--random", type=int, metavar="N", help="run N points drawn at random from the grid")
     parser.add_argument("--seed", type=int, default=0, help="seed of the --random draw")
     parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -191,6 +194,16 @@ def main(argv=None) -> int:
     parser.add_argument("--readme", action="store_true", help="also put the table into README.md (sweep markers)")
     args = parser.parse_args(argv)
 
+    if args.report_only:
+        sweep_dir = outputs_root(args.profile) / "sweeps" / args.name
+        if not (sweep_dir / "sweep.json").exists():
+            parser.error(f"no sweep named {args.name!r}: {shown(sweep_dir / 'sweep.json')} does not exist")
+        print(f"wrote {shown(write_sweep_report(sweep_dir, args.run))}")
+        if args.readme and update_readme(REPO_ROOT / "README.md", sweep_dir, args.run):
+            print("updated README.md")
+        return 0
+    if not args.notebook or not args.grid:
+        parser.error("a notebook and --grid are needed (or --report-only)")
     notebook = Path(args.notebook).resolve()
     if not notebook.exists():
         parser.error(f"notebook {args.notebook!r} does not exist")

@@ -54,11 +54,18 @@ def test_sweep_runs_points_in_parallel_and_writes_a_generated_table(tmp_path, mo
     assert (sweep / "depth=3_lr=0.5" / "99_toy.failed.ipynb").exists()
     table = (sweep / "RESULTS.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and "status" not in line]
-    assert rows[0].startswith("| 1.50 | 1 | ok | 10 | 91.50") and rows[1].startswith("| 0.50 | 1 | ok | 10 | 90.50")
+    assert rows[0].startswith("| 1.5 | 1 | ok | 10 | 91.50") and rows[1].startswith("| 0.5 | 1 | ok | 10 | 90.50")
     assert "`depth=3_lr=0.5`: PapermillExecutionError: AssertionError: depth 3 fails on purpose" in table and (sweep / "sweep.png").exists()
 
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- sweep:start -->\nold\n<!-- sweep:end -->\nrest\n")
     assert update_readme(readme, sweep)
     text = readme.read_text()
-    assert "old" not in text and "| 1.50 | 1 | ok |" in text and text.endswith("<!-- sweep:end -->\nrest\n")
+    assert "old" not in text and "| 1.5 | 1 | ok |" in text and text.endswith("<!-- sweep:end -->\nrest\n")
+
+
+def test_report_only_needs_an_existing_sweep(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(OUTPUTS_ENV, str(tmp_path))
+    with pytest.raises(SystemExit):
+        main(["--name", "nothing-here", "--report-only"])
+    assert "no sweep named 'nothing-here'" in capsys.readouterr().err
