@@ -118,8 +118,11 @@ def results_table(runs: list[dict], *, target: float = 99.4, last: int = 5) -> s
 
 
 def epoch_table(history: list[dict]) -> str:
-    """Per-epoch markdown table (the seed's training-log tables, from our history)."""
-    header = ["epoch", "train loss", "train %", "test loss", "test %", "lr", "s"]
-    rows = [[e["epoch"], f"{e['train_loss']:.4f}", e["train_acc"], f"{e['test_loss']:.4f}", e["test_acc"],
-             f"{e['lr']:.4g}", e["seconds"]] for e in history]
+    """Per-epoch markdown table (the seed's training-log tables, from our history). Sequence chapters' records
+    also carry `seq_acc` and `digit_acc`, which get their own columns."""
+    extra = [key for key in ("seq_acc", "digit_acc") if history and key in history[0]]
+    names = {"seq_acc": "sequences %", "digit_acc": "digits %"}
+    header = ["epoch", "train loss", "train %", "test loss", "test %"] + [names[k] for k in extra] + ["lr", "s"]
+    rows = [[e["epoch"], f"{e['train_loss']:.4f}", e["train_acc"], f"{e['test_loss']:.4f}", e["test_acc"]]
+            + [e[k] for k in extra] + [f"{e['lr']:.4g}", e["seconds"]] for e in history]
     return markdown_table(header, rows)

@@ -54,10 +54,12 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorData, *,
                 batch_size: int, generator: torch.Generator, transform: Callable | None = None,
                 loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
-                desc: str = "train", progress: bool = True, batch_scheduler=None) -> dict:
+                desc: str = "train", progress: bool = True, batch_scheduler=None,
+                teacher_forcing: bool = False) -> dict:
     """One pass over the training split; returns mean train loss and accuracy (%).
 
     `batch_scheduler` (e.g. OneCycleLR, or a warm-up) is stepped after every optimizer step.
+    `teacher_forcing` calls the model as `model(x, y)`: a sequence model reads the true previous outputs.
     """
     model.train()
     device = data.device
@@ -71,7 +73,7 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
         x, y = data.train_x[idx], data.train_y[idx]
         if transform is not None:
             x = transform(x, generator)
-        output = model(data.normalize(x))
+        output = model(data.normalize(x), y) if teacher_forcing else model(data.normalize(x))
         loss = loss_fn(output, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -90,16 +92,26 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Callable, *,
              batch_size: int = 1000, loss_fn: LossFn = F.cross_entropy,
-             correct_fn: CorrectFn = count_correct) -> dict:
-    """Mean loss and accuracy (%) of `model` on (x, y), in eval mode, in large batches."""
+             correct_fn: CorrectFn = count_correct, metrics: dict[str, CorrectFn] | None = None) -> dict:
+    """Mean loss and accuracy (%) of `model` on (x, y), in eval mode, in large batches.
+
+    `metrics` adds named accuracies (%) from the same outputs: each function returns a per-batch count
+    (e.g. whole sequences right, or right digits as a fraction of each sequence) that is summed and divided by
+    the number of samples.
+    """
     model.eval()
+    metrics = metrics or {}
     total_loss, correct = 0.0, 0
+    counts = {name: 0.0 for name in metrics}
     for idx in batches(len(x), batch_size, shuffle=False):
         idx = idx.to(x.device)
         output = model(normalize(x[idx]))
         total_loss += loss_fn(output, y[idx]).item() * len(idx)
         correct += int(correct_fn(output, y[idx]))
-    return {"loss": total_loss / len(x), "acc": 100 * correct / len(x)}
+        for name, fn in metrics.items():
+            counts[name] += float(fn(output, y[idx]))
+    return {"loss": total_loss / len(x), "acc": 100 * correct / len(x),
+            **{name: 100 * count / len(x) for name, count in counts.items()}}
 
 
 @torch.no_grad()
@@ -156,7 +168,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
         batch_size: int = 128, scheduler=None, transform: Callable | None = None, seed: int = 1,
         loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
         on_epoch_end: Callable[[dict], bool | None] | None = None, progress: bool = True,
-        log: bool = True, eval_name: str = "test", batch_scheduler=None) -> list[dict]:
+        log: bool = True, eval_name: str = "test", batch_scheduler=None, teacher_forcing: bool = False,
+        eval_metrics: dict[str, CorrectFn] | None = None) -> list[dict]:
     """Train for `epochs` and return the history: one dict per epoch with
     epoch, train_loss, train_acc, test_loss, test_acc, lr (the rate used that epoch), seconds.
 
@@ -166,6 +179,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
     True stops training early; it may also add fields to the record (e.g. a test
     accuracy measured beside a validation split). `eval_name` names the evaluation
     split in the record and the log: "val" gives val_loss / val_acc.
+    `teacher_forcing` trains a sequence model as `model(x, y)` (it is evaluated as `model(x)`);
+    `eval_metrics` (name -> count function, see `evaluate`) adds accuracies to each record under their names.
     """
     generator = seed_everything(seed)
     history = []
@@ -174,15 +189,17 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
         start = time.perf_counter()
         train = train_epoch(model, optimizer, data, batch_size=batch_size, generator=generator,
                             transform=transform, loss_fn=loss_fn, correct_fn=correct_fn,
-                            desc=f"epoch={epoch:02d}", progress=progress, batch_scheduler=batch_scheduler)
+                            desc=f"epoch={epoch:02d}", progress=progress, batch_scheduler=batch_scheduler,
+                            teacher_forcing=teacher_forcing)
         if data.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        test = evaluate(model, data.test_x, data.test_y, data.normalize, loss_fn=loss_fn, correct_fn=correct_fn)
+        test = evaluate(model, data.test_x, data.test_y, data.normalize, loss_fn=loss_fn, correct_fn=correct_fn,
+                        metrics=eval_metrics)
         if scheduler is not None:
             scheduler.step()
         record = {"epoch": epoch, **train, f"{eval_name}_loss": test["loss"], f"{eval_name}_acc": test["acc"],
-                  "lr": lr, "seconds": seconds}
+                  **{name: test[name] for name in eval_metrics or {}}, "lr": lr, "seconds": seconds}
         history.append(record)
         if log:
             n_test = len(data.test_x)

@@ -69,3 +69,12 @@ def test_readme_block_is_regenerated_between_markers(tmp_path):
     assert "old table" not in text and "| [04_x](outputs/04_x/04_x.ipynb) | model4 | 5,940 | 99.42 |" in text
     assert text.startswith("intro\n") and text.endswith("rest\n")
     assert not update_readme(readme, tmp_path / "outputs")  # unchanged the second time
+
+
+def test_epoch_table_shows_sequence_accuracies_when_recorded():
+    from mnistkit.metrics import epoch_table
+    base = {"epoch": 1, "train_loss": 0.5, "train_acc": 80.0, "test_loss": 0.4, "test_acc": 90.0, "lr": 0.1,
+            "seconds": 2.0}
+    assert "sequences %" not in epoch_table([base])
+    table = epoch_table([dict(base, seq_acc=90.0, digit_acc=97.25)])
+    assert "| sequences % | digits % |" in table and "97.25" in table
