@@ -24,6 +24,15 @@ def final_test_acc(run: dict) -> float:
     return run.get("final", {}).get("test_acc", run["epochs"][-1]["test_acc"])
 
 
+def final_cell(run: dict):
+    """The 'final test %' cell: the number itself, or for a sequence chapter (records with `seq_acc` and
+    `digit_acc`) the whole-sequence accuracy with the per-digit one beside it."""
+    value, last = final_test_acc(run), run["epochs"][-1]
+    if "seq_acc" in last and "digit_acc" in last:
+        return f"{value:.2f} (whole sequences; {last['digit_acc']:.2f} per digit)"
+    return value
+
+
 def build_report(root: Path) -> str:
     header = ["chapter", "run", "params", "final test %", "best epoch test %", "last-5 min %", "first epoch ≥ 99.4%",
               "epochs", "s / epoch", "seed's claim"]
@@ -32,7 +41,7 @@ def build_report(root: Path) -> str:
         metrics = load_metrics(path)
         for run in metrics["runs"]:
             s = history_stats(run["epochs"])
-            rows.append([metrics["notebook"], run["name"], run["params"], final_test_acc(run), s["peak"],
+            rows.append([metrics["notebook"], run["name"], run["params"], final_cell(run), s["peak"],
                          s["last5_min"], s["first_at_target"], s["epochs"], s["seconds_per_epoch"], claim_text(run)])
     try:
         where = root.resolve().relative_to(REPO_ROOT)
@@ -47,6 +56,7 @@ def build_report(root: Path) -> str:
         "early-stopped runs: the model restored at its best validation epoch); 'best epoch test %' is the highest",
         "per-epoch test accuracy, shown for reference only (choosing by it would select on the test set);",
         "'last-5 min' is the lowest test accuracy of the last five epochs;",
+        "for the stacked-digit chapter (10) the test accuracy is whole-sequence accuracy (all four digits right);",
         "'s / epoch' is wall-clock training time per epoch on the machine that ran it (see the notebook).",
         "",
         markdown_table(header, rows) if rows else "_No metrics found yet: run `make course`._",
@@ -68,7 +78,7 @@ def chapter_summary(root: Path) -> str:
         for run in metrics["runs"]:
             s = history_stats(run["epochs"])
             rows.append([f"[{metrics['notebook']}](outputs/{metrics['notebook']}/{metrics['notebook']}.ipynb)",
-                         run["name"], run["params"], final_test_acc(run), s["last5_min"], s["epochs"],
+                         run["name"], run["params"], final_cell(run), s["last5_min"], s["epochs"],
                          s["seconds_per_epoch"], claim_text(run)])
     return markdown_table(header, rows) if rows else "_No full run recorded yet: run `make course`._"
 

@@ -36,6 +36,12 @@ def test_save_load_and_report(tmp_path):
     assert "model4" in results_table([run])
 
 
+def test_report_shows_sequence_and_digit_accuracy(tmp_path):
+    history = [dict(e, seq_acc=e["test_acc"], digit_acc=99.8) for e in HISTORY]
+    save_metrics(tmp_path / "10_x", "10_x", [run_record("seq2seq", 10, history)])
+    assert "| 10_x | seq2seq | 10 | 99.42 (whole sequences; 99.80 per digit) |" in build_report(tmp_path)
+
+
 @pytest.mark.parametrize("bad", [
     {"notebook": "x", "runs": []},
     {"notebook": "x", "runs": [{"name": "a", "params": 1.5, "epochs": HISTORY}]},

@@ -119,3 +119,12 @@ def test_four_head_reader_shapes():
 def test_encoder_rejects_a_patch_that_does_not_tile_the_grid():
     with pytest.raises(ValueError, match="patch=5"):
         GridEncoder(patch=5)
+
+
+def test_encoder_with_a_convolution_stem_keeps_64_tokens():
+    plain, stem = GridEncoder(d_model=16, depth=1, heads=2, ff_dim=32), GridEncoder(d_model=16, depth=1, heads=2,
+                                                                                   ff_dim=32, stem_channels=8)
+    x = torch.randn(2, 1, 56, 56)
+    assert plain(x).shape == stem(x).shape == (2, 64, 16)
+    assert sum(p.numel() for p in stem.parameters()) - sum(p.numel() for p in plain.parameters()) == (
+        8 * 9 + 8) + 16 * 49 * (8 - 1)  # the 3x3 convolution, and a patch embedding over 8 channels instead of 1
