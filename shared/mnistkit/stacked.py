@@ -66,16 +66,18 @@ def stacked_mnist(mnist: TensorData, train_count: int = 30_000, test_count: int 
                          train_sources=train_sources, test_sources=test_sources)
 
 
-def image_fingerprints(images: torch.Tensor) -> set[str]:
-    """SHA-1 of each image's bytes at 8-bit precision: equal fingerprints mean pixel-identical images."""
+def image_fingerprints(images: torch.Tensor) -> list[str]:
+    """SHA-1 of each image's bytes at 8-bit precision, one per image: equal fingerprints mean pixel-identical
+    images."""
     as_bytes = (images.detach().cpu() * 255).round().to(torch.uint8).flatten(1).numpy()
-    return {hashlib.sha1(row.tobytes()).hexdigest() for row in as_bytes}
+    return [hashlib.sha1(row.tobytes()).hexdigest() for row in as_bytes]
 
 
 def shared_digit_images(train_images: torch.Tensor, grids: torch.Tensor) -> int:
-    """How many digit images in `grids` (their quadrants) are pixel-identical to one of `train_images`."""
+    """How many quadrants of `grids` hold a digit pixel-identical to one of `train_images` (a digit used in
+    several grids counts once per grid, so the count reads against 4 x the number of grids)."""
     quadrants = untile(grids).flatten(0, 1)
-    train = image_fingerprints(train_images)
+    train = set(image_fingerprints(train_images))
     return sum(1 for f in image_fingerprints(quadrants) if f in train)
 
 

@@ -50,6 +50,9 @@ def test_training_digits_never_appear_in_test_grids():
     # and the check can fail: a test grid built from training digits is caught
     leaked, _, _ = make_grids(mnist.train_x, mnist.train_y, count=10, seed=3)
     assert shared_digit_images(mnist.train_x, leaked) == 40
+    # counted per quadrant: 5 training digits reused across 5 grids fill 20 quadrants
+    reused, _, _ = make_grids(mnist.train_x[:5], mnist.train_y[:5], count=5, seed=3)
+    assert shared_digit_images(mnist.train_x, reused) == 20
 
 
 def test_per_quadrant_augmentation_keeps_each_digit_in_its_quadrant():
