@@ -3,8 +3,8 @@
 A braille character is a 2-wide, 4-tall cell of dots, so a 28x28 digit becomes 7 lines of 14 characters. Each
 digit gets a box; the expected digit is written over the box's top-left character (grey) and the predicted one
 over its bottom-right character (green when right, red when wrong). A sample of four digits is a 2x2 group of
-boxes. `BrailleFrame` prints with ANSI colours in a terminal (`str(frame)`) and shows with HTML colours in a
-notebook (`display(frame)`).
+boxes. `BrailleFrame` prints with ANSI colours in a terminal (`str(frame)`), shows as HTML boxes in a notebook
+(`display(frame)`), and as plain text in papermill and nbval logs.
 """
 from __future__ import annotations
 
@@ -50,7 +50,10 @@ def braille_rows(image: torch.Tensor, threshold: float = 0.5) -> list[str]:
 def digit_box(image: torch.Tensor, expected: int, predicted: int, threshold: float = 0.5) -> list[Line]:
     """One digit in a box: braille rows, the expected digit over the top-left character, the predicted one over
     the bottom-right character."""
-    rows = braille_rows(image, threshold)
+    return _box(braille_rows(image, threshold), expected, predicted)
+
+
+def _box(rows: list[str], expected: int, predicted: int) -> list[Line]:
     width = len(rows[0])
     verdict = "right" if predicted == expected else "wrong"
     lines: list[Line] = [[("┌" + "─" * width + "┐", None)]]
@@ -79,19 +82,58 @@ def beside(blocks: list[list[Line]], gap: str) -> list[Line]:
     return joined
 
 
-def sample_block(grid: torch.Tensor, expected, predicted, threshold: float = 0.5) -> list[Line]:
-    """A 2x2 sample ((1, 56, 56) grid, four expected and four predicted digits) as two rows of two boxes."""
+@dataclass
+class Sample:
+    """One 2x2 grid as the display draws it: braille rows of its four digits, expected and predicted digits."""
+    rows: list[list[str]]
+    expected: list[int]
+    predicted: list[int]
+
+
+def _sample(grid: torch.Tensor, expected, predicted, threshold: float) -> Sample:
     from .stacked import untile
     digits = untile(torch.as_tensor(grid).detach().cpu().reshape(1, 1, *grid.shape[-2:]))[0]
-    boxes = [digit_box(digits[k], int(expected[k]), int(predicted[k]), threshold) for k in range(4)]
-    return beside(boxes[:2], " ") + beside(boxes[2:], " ")
+    return Sample([braille_rows(digits[k], threshold) for k in range(4)], [int(e) for e in expected[:4]],
+                  [int(p) for p in predicted[:4]])
+
+
+LEGEND: Line = [("expected (top-left)", COLOURS["expected"]), (" | ", None), ("predicted right", COLOURS["right"]),
+                (" / ", None), ("predicted wrong", COLOURS["wrong"]), (" (bottom-right)", None)]
+
+# The HTML view draws no box characters. A braille glyph comes from whichever installed font has one, and its
+# width rarely matches the monospace font's box-drawing characters (so text boxes drift apart in a browser), and
+# JupyterLab wraps wide <pre> output. Instead each digit is its own bordered box (its rows all share the braille
+# glyph's width), the labels sit in its corners, and the samples flow onto as many lines as the window needs.
+# Inline styles and <br> rows, so a viewer that drops <style> elements still shows the digits.
+HTML_STYLE = {
+    "mnistkit-braille": "font-family:'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:11px;line-height:1.1",
+    "samples": "display:flex;flex-wrap:wrap;gap:10px 18px;margin-top:4px",
+    "sample": "display:grid;grid-template-columns:auto auto;gap:3px",
+    "digit": "position:relative;border:1px solid #999;padding:1px 2px;white-space:nowrap",
+    "expected": "position:absolute;top:0;left:0;font-weight:bold;background:#fffd;padding:0 1px;line-height:1",
+    "predicted": "position:absolute;bottom:0;right:0;font-weight:bold;background:#fffd;padding:0 1px;line-height:1",
+}
 
 
 @dataclass
 class BrailleFrame:
-    """Lines of coloured text segments; `str()` gives ANSI colours, `_repr_html_` gives HTML colours."""
-    lines: list[Line]
+    """Samples of the braille display; `str()` gives ANSI colours for a terminal, `_repr_html_` CSS boxes for a
+    notebook, `plain()` the text without colours (what a log or `text/plain` shows)."""
+    samples: list[Sample]
     title: str = ""
+    per_row: int = 5
+
+    @property
+    def lines(self) -> list[Line]:
+        """The text layout: a legend line, then `per_row` samples to a row, each a 2x2 group of boxes."""
+        blocks = []
+        for s in self.samples:
+            boxes = [_box(rows, e, p) for rows, e, p in zip(s.rows, s.expected, s.predicted)]
+            blocks.append(beside(boxes[:2], " ") + beside(boxes[2:], " "))
+        lines: list[Line] = [list(LEGEND)]
+        for start in range(0, len(blocks), self.per_row):
+            lines.extend(beside(blocks[start:start + self.per_row], "   "))
+        return lines
 
     def ansi(self) -> str:
         body = ["".join(f"{ANSI[c]}{t}{ANSI_RESET}" if c else t for t, c in line) for line in self.lines]
@@ -102,32 +144,40 @@ class BrailleFrame:
         return "\n".join(([self.title] if self.title else []) + body)
 
     def html(self) -> str:
-        def segment(text, colour):
-            text = html.escape(text)
-            return f'<span style="color:{HTML_COLOURS[colour]};font-weight:bold">{text}</span>' if colour else text
-        body = "\n".join("".join(segment(t, c) for t, c in line) for line in self.lines)
-        title = f"<b>{html.escape(self.title)}</b>\n" if self.title else ""
-        return ('<pre style="font-family:\'DejaVu Sans Mono\',Menlo,Consolas,monospace;line-height:1.15;'
-                f'font-size:11px">{title}{body}</pre>')
+        def div(cls, content):
+            return f'<div class="{cls}" style="{HTML_STYLE[cls]}">{content}</div>'
+
+        def label(cls, digit, colour):
+            return f'<span class="{cls}" style="{HTML_STYLE[cls]};color:{HTML_COLOURS[colour]}">{digit}</span>'
+
+        def digit(rows, expected, predicted):
+            verdict = "right" if predicted == expected else "wrong"
+            return div("digit", "<br>".join(rows) + label("expected", expected, COLOURS["expected"])
+                       + label("predicted", predicted, COLOURS[verdict]))
+
+        samples = "".join(div("sample", "".join(digit(*d) for d in zip(s.rows, s.expected, s.predicted)))
+                          for s in self.samples)
+        legend = "".join(f'<span style="color:{HTML_COLOURS[c]}">{html.escape(t)}</span>' if c else html.escape(t)
+                         for t, c in LEGEND)
+        title = f"<b>{html.escape(self.title)}</b><br>" if self.title else ""
+        return div("mnistkit-braille", title + legend + div("samples", samples))
 
     def _repr_html_(self) -> str:
         return self.html()
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # text/plain: what papermill and nbval logs show
+        printer.text(self.plain())
 
     def __str__(self) -> str:
         return self.ansi()
 
 
+
 def braille_frame(grids: torch.Tensor, expected: torch.Tensor, predicted: torch.Tensor, *, per_row: int = 5,
                   title: str = "", threshold: float = 0.5) -> BrailleFrame:
-    """Samples (grids (n, 1, 56, 56) in [0, 1], expected and predicted (n, 4)) drawn `per_row` to a row, with a
-    legend line."""
+    """Samples (grids (n, 1, 56, 56) in [0, 1], expected and predicted (n, 4)) drawn `per_row` to a row (in the
+    text views; the HTML view fits the window), with a legend line."""
     if not (len(grids) == len(expected) == len(predicted)):
         raise ValueError(f"{len(grids)} grids, {len(expected)} expected and {len(predicted)} predicted sequences: "
                          "the three must have the same length")
-    samples = [sample_block(g, e, p, threshold) for g, e, p in zip(grids, expected, predicted)]
-    lines: list[Line] = [[("expected (top-left)", COLOURS["expected"]), (" | ", None),
-                          ("predicted right", COLOURS["right"]), (" / ", None),
-                          ("predicted wrong", COLOURS["wrong"]), (" (bottom-right)", None)]]
-    for start in range(0, len(samples), per_row):
-        lines.extend(beside(samples[start:start + per_row], "   "))
-    return BrailleFrame(lines, title)
+    return BrailleFrame([_sample(g, e, p, threshold) for g, e, p in zip(grids, expected, predicted)], title, per_row)

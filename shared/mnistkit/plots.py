@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from .paths import atomic_path
 
@@ -29,25 +30,44 @@ def plot_history(histories: dict[str, list[dict]] | list[dict], title: str = "",
     for i, (name, h) in enumerate(histories.items()):
         color = f"C{i}"
         ep = [e["epoch"] for e in h]
+        dot = "o" if len(ep) == 1 else None  # a dashed line of one point draws nothing
         axes[0].plot(ep, [e["test_acc"] for e in h], "-o", ms=3, color=color, label=f"{name} test")
         if "train_acc" in h[0]:
-            axes[0].plot(ep, [e["train_acc"] for e in h], "--", color=color, alpha=0.6, label=f"{name} train")
+            axes[0].plot(ep, [e["train_acc"] for e in h], "--", marker=dot, ms=3, color=color, alpha=0.6,
+                         label=f"{name} train")
         axes[1].plot(ep, [e["test_loss"] for e in h], "-o", ms=3, color=color, label=f"{name} test")
         if "train_loss" in h[0]:
-            axes[1].plot(ep, [e["train_loss"] for e in h], "--", color=color, alpha=0.6, label=f"{name} train")
+            axes[1].plot(ep, [e["train_loss"] for e in h], "--", marker=dot, ms=3, color=color, alpha=0.6,
+                         label=f"{name} train")
         axes[2].plot(ep, [e["lr"] for e in h], "-o", ms=3, color=color, label=name)
     if target is not None:
         axes[0].axhline(target, color="grey", lw=0.8, ls=":", label=f"{target}%")
     axes[0].set(title="accuracy (%)", xlabel="epoch")
     axes[1].set(title="loss", xlabel="epoch", yscale="log")
     axes[2].set(title="learning rate", xlabel="epoch", yscale="log")
+    last_epoch = max((e["epoch"] for h in histories.values() for e in h), default=1)
     for ax in axes:
+        # Whole epochs only, with half an epoch of margin: a one-epoch run is one point above "1", not a point
+        # on a 0.96-1.04 axis.
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.set_xlim(0.5, last_epoch + 0.5)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    for ax in axes[1:]:
+        _plain_log_ticks(ax)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _plain_log_ticks(ax) -> None:
+    """Tick labels of a log axis as plain numbers (0.02, not 2×10⁻²); minor ticks are labelled only when the axis
+    spans less than a decade, as for a one-epoch run, where there may be no major tick at all."""
+    plain = FuncFormatter(lambda value, _: f"{value:.3g}")
+    ax.yaxis.set_major_formatter(plain)
+    low, high = ax.get_ylim()
+    ax.yaxis.set_minor_formatter(plain if high < 10 * low else NullFormatter())
 
 
 def plot_digits(images: torch.Tensor, titles: list[str] | None = None, ncols: int = 10,

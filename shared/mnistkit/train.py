@@ -8,6 +8,7 @@ with their own `loss_fn` / `correct_fn`, or stop `fit` through `on_epoch_end`.
 """
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
@@ -44,11 +45,35 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None,
     yield from order.split(batch_size)
 
 
+PROGRESS_ENV = "MNIST_COURSE_PROGRESS"
+PROGRESS_STYLES = ("text", "widget")
+
+
+def progress_style() -> str:
+    """How training shows progress: $MNIST_COURSE_PROGRESS, "text" unless set.
+
+    "text" is a plain tqdm bar on stdout: a normal output in JupyterLab (stderr would sit in a pink box that reads
+    as a warning) and plain lines in papermill and nbval logs. "widget" is the notebook's own progress bar
+    (ipywidgets); `make lab` sets it for the kernels of the JupyterLab it starts, where a person watches. A headless
+    run keeps text, since a saved widget shows nothing without its live kernel.
+    """
+    style = os.environ.get(PROGRESS_ENV, "text")
+    if style not in PROGRESS_STYLES:
+        raise ValueError(f"{PROGRESS_ENV}={style!r} is not allowed: expected one of {', '.join(PROGRESS_STYLES)}")
+    return style
+
+
 def _progress(iterable, total: int, desc: str, enabled: bool):
+    if enabled and progress_style() == "widget" and "ipykernel" in sys.modules:
+        try:
+            from tqdm.notebook import tqdm as notebook_tqdm
+            return notebook_tqdm(iterable, total=total, desc=desc, leave=True)
+        except ImportError:  # ipywidgets is not installed: fall back to text
+            pass
     # In a notebook or a log, redraw at most every 2 s so saved outputs stay small.
-    interactive = sys.stderr.isatty()
+    interactive = sys.stdout.isatty()
     return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=True,
-                mininterval=0.1 if interactive else 2.0, file=sys.stderr, dynamic_ncols=interactive)
+                mininterval=0.1 if interactive else 2.0, file=sys.stdout, dynamic_ncols=interactive)
 
 
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorData, *,

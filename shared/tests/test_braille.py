@@ -46,8 +46,20 @@ def test_frame_in_ansi_and_html():
     ansi = str(frame)
     assert f"{ANSI['green']}4" in ansi and f"{ANSI['red']}9" in ansi and f"{ANSI['grey']}5" in ansi
     html = frame._repr_html_()
-    assert html.startswith("<pre") and f'color:{HTML_COLOURS["red"]};font-weight:bold">9<' in html
+    # One bordered box per digit, no box-drawing characters (their width never matches a fallback braille font's).
+    assert html.startswith('<div class="mnistkit-braille"') and "┌" not in html and "│" not in html
+    assert html.count('class="digit"') == 8 and html.count('class="sample"') == 2
+    assert f'color:{HTML_COLOURS["red"]}">9<' in html and f'color:{HTML_COLOURS["grey"]}">5<' in html
     assert html.count(HTML_COLOURS["green"]) == 7 + 1  # seven right digits + the legend
+    assert "\u2800\u28ff" + "\u2800" * 12 + "<br>" in html  # the drawn cell, whole: labels sit over the box
+
+
+def test_frame_shows_as_plain_text_where_no_html_is_rendered():
+    from IPython.lib.pretty import pretty
+
+    frame = braille_frame(tile(torch.zeros(1, 4, 1, 28, 28)), torch.tensor([[1, 2, 3, 4]]),
+                          torch.tensor([[1, 2, 3, 4]]), title="epoch 1")
+    assert pretty(frame) == frame.plain() and "\x1b" not in pretty(frame)
 
 
 def test_frame_refuses_mismatched_lengths():

@@ -1,4 +1,5 @@
 """The training loop: same seed, same history; it learns; early stopping works."""
+import pytest
 import torch
 from torch import nn
 
@@ -97,3 +98,17 @@ def test_batch_scheduler_steps_once_per_batch():
     history = fit(model, opt, toy_data(), epochs=2, batch_size=32, batch_scheduler=sched, progress=False, log=False)
     assert sched.last_epoch == 16
     assert history[0]["lr"] < history[1]["lr"]  # warm-up: epoch 2 starts at a higher rate than epoch 1
+
+
+def test_progress_is_text_on_stdout_unless_asked_for_widgets(monkeypatch, capsys):
+    from mnistkit.train import PROGRESS_ENV, progress_style
+
+    monkeypatch.delenv(PROGRESS_ENV, raising=False)
+    assert progress_style() == "text"
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), toy_data(), epochs=1, batch_size=32, log=False)
+    captured = capsys.readouterr()
+    assert "epoch=01" in captured.out and "epoch=01" not in captured.err  # stderr reads as a warning in JupyterLab
+    monkeypatch.setenv(PROGRESS_ENV, "bars")
+    with pytest.raises(ValueError, match="MNIST_COURSE_PROGRESS='bars' is not allowed: expected one of text, widget"):
+        progress_style()
