@@ -51,7 +51,8 @@ def record_relative_paths(executed: Path, source: Path, output: Path) -> None:
     nbformat.write(nb, executed)
 
 
-def run_notebook(source: Path, output: Path, parameters: dict, log_output: bool = False) -> float:
+def run_notebook(source: Path, output: Path, parameters: dict, log_output: bool = False,
+                 progress_bar: bool = True) -> float:
     """Execute `source` with papermill into `output` (atomically); returns seconds taken."""
     import papermill as pm
 
@@ -59,7 +60,7 @@ def run_notebook(source: Path, output: Path, parameters: dict, log_output: bool 
     with atomic_path(output) as tmp:
         try:
             pm.execute_notebook(str(source), str(tmp), parameters=parameters, kernel_name="python3",
-                                cwd=str(source.parent), progress_bar=True, log_output=log_output)
+                                cwd=str(source.parent), progress_bar=progress_bar, log_output=log_output)
         except BaseException:
             failed = output.with_name(output.stem + ".failed.ipynb")
             if tmp.exists():

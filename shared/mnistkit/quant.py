@@ -27,11 +27,15 @@ class WeightFileError(ValueError):
     """A weights .npz file is unreadable or does not have the expected keys, shapes or dtypes."""
 
 
-def quantize_symmetric(w: np.ndarray) -> tuple[np.ndarray, np.float32]:
-    """int8 codes and the float32 scale with w ~= codes * scale (scale = max|w| / 127)."""
+def quantize_symmetric(w: np.ndarray, bits: int = 8) -> tuple[np.ndarray, np.float32]:
+    """Integer codes (stored as int8) and the float32 scale with w ~= codes * scale: scale = max|w| / qmax, codes in
+    [-qmax, qmax], qmax = 2**(bits - 1) - 1 (127 for the course's int8; 7 for int4)."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
+        raise ValueError(f"bits={bits!r} is not allowed: expected an integer in [2, 8]")
+    qmax = 2 ** (bits - 1) - 1
     w = np.asarray(w, dtype=np.float32)
-    scale = np.float32(np.abs(w).max() / QMAX) if np.abs(w).max() > 0 else np.float32(1.0)
-    codes = np.clip(np.round(w / scale), -QMAX, QMAX).astype(np.int8)
+    scale = np.float32(np.abs(w).max() / qmax) if np.abs(w).max() > 0 else np.float32(1.0)
+    codes = np.clip(np.round(w / scale), -qmax, qmax).astype(np.int8)
     return codes, scale
 
 

@@ -71,3 +71,14 @@ def test_unreadable_file_gives_a_clear_error(tmp_path):
         load_weights(path)
     with pytest.raises(WeightFileError, match="no such file"):
         load_weights(tmp_path / "absent.npz")
+
+
+def test_fewer_bits_give_coarser_codes_in_a_narrower_range():
+    w = np.linspace(-1, 1, 101, dtype=np.float32)
+    codes4, scale4 = quantize_symmetric(w, bits=4)
+    assert codes4.min() == -7 and codes4.max() == 7 and np.isclose(scale4, 1 / 7)
+    assert len(np.unique(codes4)) == 15
+    error8 = np.abs(quantize_symmetric(w)[0] * quantize_symmetric(w)[1] - w).max()
+    assert np.abs(codes4 * scale4 - w).max() > error8
+    with pytest.raises(ValueError, match="bits=16 is not allowed: expected an integer in \\[2, 8\\]"):
+        quantize_symmetric(w, bits=16)

@@ -1,0 +1,112 @@
+"""What the exercise solutions (notebooks/solutions/) build on: a chapter run as a variant, a chapter's own code.
+
+`run_chapter` runs a chapter notebook with papermill parameters, as an instructor makes a variant, into
+`build/exercises/<variant>/` (never into outputs/), and returns the runs its metrics.json recorded. `chapter_code`
+gives the classes and functions a chapter defines, read from the chapter's own cells, so a solution uses the very
+model the chapter taught instead of a copy of it.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import linecache
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import nbformat
+
+from .metrics import load_metrics
+from .paths import OUTPUTS_ENV, REPO_ROOT, outputs_root
+
+NOTEBOOKS = REPO_ROOT / "notebooks"
+EXERCISES_ROOT = REPO_ROOT / "build" / "exercises"
+# What `chapter_code` keeps of a chapter's cells: imports, definitions and UPPER_CASE constants (CHAPTER = "...").
+DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
+
+
+def chapter_path(stem: str) -> Path:
+    """notebooks/<stem>.ipynb, or a ValueError that lists the chapters."""
+    path = NOTEBOOKS / f"{stem}.ipynb"
+    if not isinstance(stem, str) or not path.is_file():
+        chapters = ", ".join(p.stem for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
+        raise ValueError(f"chapter {stem!r} is not a notebook of the course: expected one of {chapters}")
+    return path
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_chapter(stem: str, variant: str, **parameters) -> dict[str, dict]:
+    """Run chapter `stem` with papermill `parameters` (its outputs, metrics and figures go to
+    build/exercises/<variant>/<stem>/); returns the runs of its metrics.json by name ({} if it saves none)."""
+    from .course import run_notebook
+
+    source = chapter_path(stem)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", variant):
+        raise ValueError(f"variant {variant!r} is not allowed: expected letters, digits, '_', '-' or '.'")
+    root = EXERCISES_ROOT / variant
+    shutil.rmtree(root / stem, ignore_errors=True)  # never read a previous run's metrics
+    with _environment(**{OUTPUTS_ENV: str(root)}):  # the chapter's kernel inherits it: outputs go under root
+        run_notebook(source, root / stem / source.name, parameters, progress_bar=False)
+    metrics = root / stem / "metrics.json"
+    return {run["name"]: run for run in load_metrics(metrics)["runs"]} if metrics.exists() else {}
+
+
+def chapter_code(stem: str) -> ModuleType:
+    """A module made of the imports, functions, classes and constant assignments of a chapter's code cells (nothing
+    is trained or loaded); e.g. `chapter_code("01_skeleton").Net`. `inspect.getsource` shows the chapter's text. A
+    definition that needs the chapter's own run (a default argument computed from its parameters) is left out."""
+    notebook = nbformat.read(chapter_path(stem), as_version=4)
+    segments = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        lines = cell.source.splitlines()
+        for node in ast.parse(cell.source).body:
+            constant = (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                        and all(isinstance(t, ast.Name) and t.id.isupper() for t in node.targets))
+            if isinstance(node, DEFINITIONS) or constant:
+                first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+                segments.append("\n".join(lines[first - 1:node.end_lineno]))
+    text = "\n\n\n".join(segments) + "\n"
+    filename = f"<chapter {stem}>"
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)  # for inspect.getsource
+    module = ModuleType(f"chapter_{stem.replace('-', '_')}", f"The definitions of notebooks/{stem}.ipynb.")
+    module.__file__ = filename
+    sys.modules[module.__name__] = module
+    for node in ast.parse(text, filename).body:
+        try:
+            exec(compile(ast.Module(body=[node], type_ignores=[]), filename, "exec"), module.__dict__)
+        except NameError:  # e.g. 07's `seed: int = SEED`, set by the chapter's parameters
+            continue
+    return module
+
+
+def chapter_file(stem: str, filename: str, profile: str, **parameters) -> Path:
+    """A file chapter `stem` writes (checkpoint, exported weights, metrics.json): the course run's, in the profile's
+    outputs folder, when it is there; else the chapter is run now in that profile (with `parameters`) into
+    build/exercises/<stem>-<profile>/ and that run's file is returned."""
+    path = outputs_root(profile) / stem / filename
+    if path.exists():
+        return path
+    variant = f"{stem}-{profile}"
+    run_chapter(stem, variant, profile=profile, **parameters)
+    path = EXERCISES_ROOT / variant / stem / filename
+    if not path.exists():
+        raise FileNotFoundError(f"chapter {stem} ran but wrote no {filename} (in {path.parent})")
+    return path

@@ -1,0 +1,34 @@
+"""The exercise solutions' helpers: a chapter's own definitions, chapter variants kept out of outputs/."""
+import inspect
+
+import nbformat
+import pytest
+
+from mnistkit.exercises import EXERCISES_ROOT, chapter_code, chapter_path, run_chapter
+from mnistkit.paths import REPO_ROOT
+
+
+def test_chapter_code_is_the_chapters_own_cell():
+    net = chapter_code("01_skeleton").Net
+    cells = [c.source for c in nbformat.read(chapter_path("01_skeleton"), as_version=4).cells if c.cell_type == "code"]
+    assert any(inspect.getsource(net).strip() in cell for cell in cells)
+    assert sum(p.numel() for p in net(0.2).parameters()) < 8000
+
+
+def test_chapter_code_runs_nothing_but_definitions():
+    chapter = chapter_code("11_mlp_int8_qat")
+    assert callable(chapter.MLP) and chapter.CHAPTER == "11_mlp_int8_qat"
+    assert not hasattr(chapter, "mnist") and not hasattr(chapter, "history")  # no data loaded, nothing trained
+
+
+@pytest.mark.parametrize("stem,variant,message", [
+    ("12_missing", "x", "chapter '12_missing' is not a notebook of the course: expected one of 00_data_tour"),
+    ("01_skeleton", "../outputs", "variant '../outputs' is not allowed"),
+])
+def test_bad_chapter_or_variant_is_refused(stem, variant, message):
+    with pytest.raises(ValueError, match=message.replace("(", "\\(").replace(".", "\\.")):
+        run_chapter(stem, variant, profile="quick")
+
+
+def test_variants_are_written_under_build_not_outputs():
+    assert EXERCISES_ROOT == REPO_ROOT / "build" / "exercises"
