@@ -1,4 +1,4 @@
-"""Keep notebooks/ reviewable: sources without outputs, except the cells nbval compares.
+"""Keep notebooks/ (and notebooks/solutions/) reviewable: sources without outputs, except the cells nbval compares.
 
     python ci/refresh_notebooks.py          # copy checked-cell outputs from build/quick/outputs/, strip the rest
     python ci/refresh_notebooks.py 05 07    # only the notebooks whose names start with these
@@ -37,9 +37,10 @@ def problems(nb) -> list[str]:
 
 def refresh(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
-    executed_path = ROOT / "build" / "quick" / "outputs" / path.stem / path.name
-    executed = nbformat.read(executed_path, as_version=4)
-    outputs = {c.source: c.outputs for c in executed.cells if is_checked(c)}
+    outputs = {}
+    if any(is_checked(c) for c in nb.cells):  # only chapters have nbval-checked cells; solutions are just stripped
+        executed = nbformat.read(ROOT / "build" / "quick" / "outputs" / path.stem / path.name, as_version=4)
+        outputs = {c.source: c.outputs for c in executed.cells if is_checked(c)}
     count = 0
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -58,7 +59,7 @@ def main() -> int:
     parser.add_argument("only", nargs="*", help="name prefixes of the notebooks to refresh (default: all)")
     args = parser.parse_args()
     bad = 0
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb")):
         if args.only and not any(path.name.startswith(prefix) for prefix in args.only):
             continue
         if args.check:

@@ -24,7 +24,8 @@ from .paths import OUTPUTS_ENV, REPO_ROOT, outputs_root
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 EXERCISES_ROOT = REPO_ROOT / "build" / "exercises"
-# What `chapter_code` keeps of a chapter's cells: imports, definitions and UPPER_CASE constants (CHAPTER = "...").
+# What `chapter_code` keeps of a chapter's cells: imports, definitions and UPPER_CASE constants (CHAPTER = "...",
+# 07's table of positional encodings); a constant computed from the chapter's parameters fails and is left out.
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
 
 
@@ -68,9 +69,10 @@ def run_chapter(stem: str, variant: str, **parameters) -> dict[str, dict]:
 
 
 def chapter_code(stem: str) -> ModuleType:
-    """A module made of the imports, functions, classes and constant assignments of a chapter's code cells (nothing
+    """A module made of the imports, functions, classes and UPPER_CASE constants of a chapter's code cells (nothing
     is trained or loaded); e.g. `chapter_code("01_skeleton").Net`. `inspect.getsource` shows the chapter's text. A
-    definition that needs the chapter's own run (a default argument computed from its parameters) is left out."""
+    definition that needs the chapter's own run (a value or default argument computed from its parameters, which
+    raises NameError here) is left out."""
     notebook = nbformat.read(chapter_path(stem), as_version=4)
     segments = []
     for cell in notebook.cells:
@@ -78,8 +80,8 @@ def chapter_code(stem: str) -> ModuleType:
             continue
         lines = cell.source.splitlines()
         for node in ast.parse(cell.source).body:
-            constant = (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-                        and all(isinstance(t, ast.Name) and t.id.isupper() for t in node.targets))
+            constant = isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper()
+                                                            for t in node.targets)
             if isinstance(node, DEFINITIONS) or constant:
                 first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
                 segments.append("\n".join(lines[first - 1:node.end_lineno]))
@@ -92,7 +94,7 @@ def chapter_code(stem: str) -> ModuleType:
     for node in ast.parse(text, filename).body:
         try:
             exec(compile(ast.Module(body=[node], type_ignores=[]), filename, "exec"), module.__dict__)
-        except NameError:  # e.g. 07's `seed: int = SEED`, set by the chapter's parameters
+        except NameError:  # e.g. 07's `SEED = seeds[0]`, and `seed: int = SEED` after it
             continue
     return module
 

@@ -1,4 +1,5 @@
 """The notebooks themselves: tidy sources, papermill parameters, and bad values stopped with clear messages."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,33 @@ def test_list_parameters_are_checked(tmp_path, notebook, parameters, message):
                             parameters={**parameters, "profile": "quick"}, kernel_name="python3",
                             cwd=str(tmp_path), progress_bar=False)
     assert info.value.ename == "ParameterError" and message in info.value.evalue
+
+
+CHAPTERS = [p for p in NOTEBOOKS if p.stem[:2] != "00"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_ends_with_exercises_whose_solutions_are_a_notebook(path):
+    last = nbformat.read(path, as_version=4).cells[-1]
+    assert last.cell_type == "markdown" and last.source.startswith("## Exercises")
+    exercises = re.findall(r"^\d+\. \*\*(.+?)\*\*", last.source, re.M)
+    assert 2 <= len(exercises) <= 4, exercises
+    solutions = REPO_ROOT / "notebooks" / "solutions" / f"{path.stem}_solutions.ipynb"
+    assert solutions.exists() and f"(solutions/{solutions.name})" in last.source
+    answered = [c.source for c in nbformat.read(solutions, as_version=4).cells
+                if c.cell_type == "markdown" and c.source.startswith("## Exercise ")]
+    assert len(answered) == len(exercises)
+    for number, (title, heading) in enumerate(zip(exercises, answered), start=1):
+        assert heading.startswith(f"## Exercise {number} · {title.rstrip('.')}")
+
+
+@pytest.mark.parametrize("path", sorted((REPO_ROOT / "notebooks" / "solutions").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_solutions_have_checked_parameters_and_type_no_numbers(path):
+    nb = nbformat.read(path, as_version=4)
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and "profile = default_profile()" in nb.cells[tagged[0]].source
+    assert 'check_choice("profile"' in nb.cells[tagged[0] + 1].source
+    # The answers are written from the runs: no markdown cell after the parameters states a measured percentage.
+    for cell in nb.cells[tagged[0]:]:
+        if cell.cell_type == "markdown":
+            assert not re.search(r"\d+\.\d+ ?%", cell.source), cell.source[:80]
