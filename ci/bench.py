@@ -1,46 +1,50 @@
-"""Training throughput: the seed's input pipeline vs the course's, same model, side by side in one process.
+"""Training throughput, side by side in one process: the seed's input pipeline, the course's, and the model alone.
 
-    python ci/bench.py [--batches 60] [--repeats 3]
+    python ci/bench.py [--batches 150] [--repeats 5] [--device auto]
 
-Seed style: `torchvision.datasets.MNIST` + `DataLoader(batch_size=128, shuffle=True, num_workers=0)` with
-`ToTensor()` + `Normalize()`, and for augmentation `RandomRotation(10)` + `RandomAffine(0, translate=(0.1, 0.1))`
-on each PIL image. Course style: the whole dataset as one tensor on the device, shuffled index batches,
-`mnistkit.augment.RandomAffine` on the whole batch. Both train chapter 04's model (SGD, cross-entropy)
-for the same number of batches; the two are interleaved, repeated, and the median images/second compared.
-The last line is `speedup: <x>x` with augmentation on.
+Three ways to feed chapter 04's model (its own definition, read from the chapter's cell) the same batches:
+- seed: `torchvision.datasets.MNIST` + `DataLoader(batch_size=128, shuffle=True, num_workers=0)` with `ToTensor()` +
+  `Normalize()`, and for augmentation `RandomRotation(10)` + `RandomAffine(0, translate=(0.1, 0.1))` on each PIL image;
+- course: the whole dataset as one tensor on the device, shuffled index batches, `mnistkit.augment.RandomAffine` on
+  the whole batch;
+- model alone: the course's batches made (and augmented) in advance, so only the training step is timed: the limit
+  any input pipeline can reach with this model.
+The three are interleaved and repeated (machine load drifts alike over all three); min, median and max images per
+second are printed. The last three lines:
+- `overhead: <x>%`: the course pipeline's time per batch over the model alone's, with augmentation (medians);
+- `precision speedup: <x>x`: chapter 08's ViT training step in bf16 autocast against fp32, interleaved (medians;
+  below 1 on a CPU that emulates bf16);
+- `speedup: <x>x`: the course pipeline over the seed's, with augmentation.
 """
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from mnistkit.augment import RandomAffine
+from mnistkit.course import machine
 from mnistkit.data import MNIST_MEAN, MNIST_STD, ensure_mnist, load_mnist
+from mnistkit.exercises import chapter_code
 from mnistkit.params import pick_device
 from mnistkit.paths import REPO_ROOT, data_root, write_text
+from mnistkit.precision import autocast
 from mnistkit.train import batches
+from mnistkit.transformer import VisionTransformer
 
 BATCH = 128
+CHAPTER04_DROPOUT = 0.1
 
 
-def chapter04_model() -> nn.Module:
-    """The model of notebooks/04_augmentation.ipynb (7,568 parameters), copied so the benchmark stands alone."""
-    def block(cin, cout, p=0.0):
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, bias=False), nn.ReLU(), nn.BatchNorm2d(cout), nn.Dropout(p))
-    return nn.Sequential(block(1, 8), block(8, 12), nn.MaxPool2d(2, 2), block(12, 16, 0.1), block(16, 16, 0.1), block(16, 16),
-                         nn.AdaptiveAvgPool2d(1), nn.Conv2d(16, 10, 1, bias=False), nn.Flatten())
-
-
-def step(model, optimizer, x, y):
-    loss = F.cross_entropy(model(x), y)
+def step(model, optimizer, x, y, precision: str = "fp32"):
+    with autocast(precision, x.device):
+        output = model(x)
+    loss = F.cross_entropy(output.float(), y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -60,8 +64,7 @@ def seed_style(device, augment: bool):
     return run
 
 
-def course_style(device, augment: bool):
-    data = load_mnist(device=device)
+def course_style(data, augment: bool):
     aug = RandomAffine(10, 0.1) if augment else None
     g = torch.Generator().manual_seed(0)
 
@@ -69,7 +72,7 @@ def course_style(device, augment: bool):
         for i, idx in enumerate(batches(len(data.train_x), BATCH, g)):
             if i == n:
                 break
-            idx = idx.to(device)
+            idx = idx.to(data.device)
             x = data.train_x[idx]
             if aug is not None:
                 x = aug(x, g)
@@ -77,9 +80,27 @@ def course_style(device, augment: bool):
     return run
 
 
+def model_alone(data, augment: bool, n_batches: int):
+    """The course's batches (augmented when asked), made before the clock starts."""
+    aug = RandomAffine(10, 0.1) if augment else None
+    g = torch.Generator().manual_seed(0)
+    made = []
+    for i, idx in enumerate(batches(len(data.train_x), BATCH, g)):
+        if i == n_batches + 3:  # + the warm-up's
+            break
+        idx = idx.to(data.device)
+        x = data.train_x[idx] if aug is None else aug(data.train_x[idx], g)
+        made.append((data.normalize(x), data.train_y[idx]))
+
+    def run(model, optimizer, n):
+        for x, y in made[:n]:
+            step(model, optimizer, x, y)
+    return run
+
+
 def images_per_second(run, device, n_batches: int) -> float:
     torch.manual_seed(0)
-    model = chapter04_model().to(device).train()
+    model = chapter_code("04_augmentation").Net(CHAPTER04_DROPOUT).to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     run(model, optimizer, 3)  # warm-up: allocator, kernels, file cache
     if device.type == "cuda":
@@ -91,45 +112,86 @@ def images_per_second(run, device, n_batches: int) -> float:
     return n_batches * BATCH / (time.perf_counter() - start)
 
 
+def vit_step_seconds(device, precision: str, steps: int) -> float:
+    """Seconds per training step of chapter 08's ViT (its default configuration) on one batch of MNIST."""
+    torch.manual_seed(0)
+    model = VisionTransformer(patch=4, d_model=64, depth=4, heads=4, ff_dim=128, dropout=0.05).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    data = load_mnist(device=device)
+    x, y = data.normalize(data.train_x[:BATCH]), data.train_y[:BATCH]
+    for _ in range(2):  # warm-up
+        step(model, optimizer, x, y, precision)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(model, optimizer, x, y, precision)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / steps
+
+
+def spread(values: list[float], unit: str, scale: float = 1.0) -> str:
+    values = [v * scale for v in values]
+    return (f"{statistics.median(values):8.0f} {unit}  (min {min(values):.0f}, max {max(values):.0f}, "
+            f"{len(values)} runs)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batches", type=int, default=60, help="timed batches per measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (median reported)")
+    parser.add_argument("--batches", type=int, default=150, help="timed batches per measurement")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repetitions (median reported)")
+    parser.add_argument("--vit-steps", type=int, default=20, help="timed ViT steps per measurement")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--save", default=str(REPO_ROOT / "outputs" / "BENCH.md"),
                         help="where to record the results (markdown); '' to skip")
     args = parser.parse_args()
+    for name in ("batches", "repeats", "vit_steps"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)} is not allowed: expected an integer >= 1")
     device = pick_device(args.device)
     ensure_mnist()
+    data = load_mnist(device=device)
     lines = []
 
     def say(text):
         print(text, flush=True)
         lines.append(text)
 
-    cpu = platform.processor() or platform.machine()
-    say(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu}), torch {torch.__version__}, "
+    info = machine()
+    say(f"device {device} ({info['gpu'] or info['cpu']}, {info['cores']} cores), torch {info['torch']}, "
         f"{torch.get_num_threads()} threads, batch {BATCH}, {args.batches} batches x {args.repeats} repeats")
-    ratio = None
+    medians = {}
     for augment in (False, True):
+        label = "with augmentation" if augment else "without augmentation"
         runs = {"seed (DataLoader + torchvision)": seed_style(device, augment),
-                "course (tensors + batched warp)": course_style(device, augment)}
+                "course (tensors + batched warp)": course_style(data, augment),
+                "model alone (batches made before)": model_alone(data, augment, args.batches)}
         rates = {name: [] for name in runs}
-        for _ in range(args.repeats):  # interleave so drift in machine load hits both alike
+        for _ in range(args.repeats):  # interleaved, so drift in machine load hits all three alike
             for name, run in runs.items():
                 rates[name].append(images_per_second(run, device, args.batches))
-        medians = {name: statistics.median(r) for name, r in rates.items()}
-        seed_rate, course_rate = medians.values()
-        ratio = course_rate / seed_rate
-        label = "with augmentation" if augment else "without augmentation"
         for name, r in rates.items():
-            say(f"{label:22s} {name:34s} {medians[name]:8.0f} img/s  (runs: {', '.join(f'{x:.0f}' for x in r)})")
-        say(f"{label:22s} ratio course / seed: {ratio:.2f}x")
+            medians[augment, name.split()[0]] = statistics.median(r)
+            say(f"{label:22s} {name:35s} {spread(r, 'img/s')}")
+    vit = {"fp32": [], "bf16": []}
+    for _ in range(args.repeats):
+        for precision in vit:
+            vit[precision].append(vit_step_seconds(device, precision, args.vit_steps))
+    for precision, seconds in vit.items():
+        say(f"chapter 08 ViT training step, {precision:4s} {'autocast' if precision != 'fp32' else '':8s} "
+            f"{spread(seconds, 'ms/step', 1000)}")
+    overhead = medians[True, "model"] / medians[True, "course"] - 1
+    precision_speedup = statistics.median(vit["fp32"]) / statistics.median(vit["bf16"])
+    speedup = medians[True, "course"] / medians[True, "seed"]
+    say(f"overhead: {100 * overhead:.1f}%")
+    say(f"precision speedup: {precision_speedup:.2f}x")
+    say(f"speedup: {speedup:.2f}x")
     if args.save:
-        write_text(args.save, "# Input-pipeline benchmark\n\nGenerated by `make bench` (`python ci/bench.py`); "
-                   "training images per second, same model, both pipelines interleaved in one process.\n\n```\n"
-                   + "\n".join(lines) + f"\nspeedup: {ratio:.2f}x\n```\n")
-    print(f"speedup: {ratio:.2f}x")
+        write_text(args.save, "# Input-pipeline and precision benchmark\n\nGenerated by `make bench` "
+                   "(`python ci/bench.py`): training images per second of chapter 04's model fed three ways, and "
+                   "chapter 08's ViT step in fp32 and bf16, interleaved in one process on one machine.\n\n```\n"
+                   + "\n".join(lines) + "\n```\n")
 
 
 if __name__ == "__main__":

@@ -88,3 +88,16 @@ class RandomAffine:
     def __repr__(self) -> str:
         return f"RandomAffine(degrees={self.degrees:g}, translate={self.translate:g}, mode={self.mode!r})"
 
+
+
+def shuffle_patches(x: torch.Tensor, patch: int, seed: int = 0) -> torch.Tensor:
+    """Images (N, 1, H, W) cut into patch x patch tiles, the tiles put back in one random order (the same for every
+    image): what a model that cannot tell places apart sees no difference in (chapters 07 and 08's exercises)."""
+    n, c, h, w = x.shape
+    if h % patch or w % patch:
+        raise ValueError(f"patch={patch} does not divide the image size {h}x{w}")
+    rows, cols = h // patch, w // patch
+    tiles = x.reshape(n, c, rows, patch, cols, patch).permute(0, 1, 2, 4, 3, 5).reshape(n, c, rows * cols, patch, patch)
+    order = torch.randperm(rows * cols, generator=torch.Generator().manual_seed(seed)).to(x.device)
+    tiles = tiles[:, :, order].reshape(n, c, rows, cols, patch, patch)
+    return tiles.permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w)

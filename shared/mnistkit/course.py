@@ -1,19 +1,28 @@
 """Run the course's notebooks with papermill: `python -m mnistkit.course [--profile quick] [--only 03 04]`.
 
-Each notebook `notebooks/NN_name.ipynb` is executed into
-`<outputs>/NN_name/NN_name.ipynb` (written to a temporary file and renamed
-when the run succeeds, so an interrupted run leaves no half-executed copy).
-Stops at the first failure, then regenerates `<outputs>/RESULTS.md`.
+Each notebook `notebooks/NN_name.ipynb` runs into a hidden staging folder, `<outputs>/.NN_name.staging/`: the
+executed notebook, `metrics.json`, figures and checkpoints. Only when the whole notebook has run does the staging
+folder replace `<outputs>/NN_name/`, so a run that fails or is killed leaves the chapter's previous outputs whole
+(and its partial ones in the staging folder, to look at). Stops at the first failure, then regenerates
+`<outputs>/RESULTS.md`.
+
+A run of every notebook is recorded in `<outputs>/course_run.json` (commit, machine, seconds and status per
+notebook), rewritten atomically as each notebook starts and ends: an interrupted run shows as one.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
+import platform
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-from .paths import REPO_ROOT, atomic_path, outputs_root
+from .paths import REPO_ROOT, STAGE_ENV, atomic_path, outputs_root, write_json
 from .report import write_reports
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -52,23 +61,84 @@ def record_relative_paths(executed: Path, source: Path, output: Path) -> None:
 
 
 def run_notebook(source: Path, output: Path, parameters: dict, log_output: bool = False,
-                 progress_bar: bool = True) -> float:
-    """Execute `source` with papermill into `output` (atomically); returns seconds taken."""
+                 progress_bar: bool = True, recorded_output: Path | None = None) -> float:
+    """Execute `source` with papermill into `output` (atomically); returns seconds taken. The executed notebook
+    records `recorded_output` (default `output`) as where it was written: where it will stay."""
     import papermill as pm
 
     start = time.perf_counter()
     with atomic_path(output) as tmp:
         try:
+            # The kernel's own log warns that it listens on loopback TCP without encryption on every start; from
+            # a notebook that runs a chapter (the exercise solutions) it would land in a stderr box. Errors only.
             pm.execute_notebook(str(source), str(tmp), parameters=parameters, kernel_name="python3",
-                                cwd=str(source.parent), progress_bar=progress_bar, log_output=log_output)
+                                cwd=str(source.parent), progress_bar=progress_bar, log_output=log_output,
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except BaseException:
             failed = output.with_name(output.stem + ".failed.ipynb")
             if tmp.exists():
                 os.replace(tmp, failed)
                 print(f"the partly executed notebook is in {failed}", file=sys.stderr)
             raise
-        record_relative_paths(tmp, source, output)
+        record_relative_paths(tmp, source, recorded_output or output)
     return time.perf_counter() - start
+
+
+def run_staged(book: Path, root: Path, parameters: dict, log_output: bool = False) -> float:
+    """Run `book` with its outputs staged (see the module's doc), then put them in place as `<root>/<stem>/`."""
+    stem = book.stem
+    final, staging, previous = root / stem, root / f".{stem}.staging", root / f".{stem}.previous"
+    if previous.exists() and not final.exists():  # a swap interrupted between its two renames: undo it
+        os.replace(previous, final)
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(previous, ignore_errors=True)
+    staging.mkdir(parents=True)
+    stage = json.dumps({"stem": stem, "staging": str(staging), "final": str(final)})
+    saved = os.environ.get(STAGE_ENV)
+    os.environ[STAGE_ENV] = stage  # the kernel papermill starts inherits it
+    try:
+        seconds = run_notebook(book, staging / book.name, parameters, log_output, recorded_output=final / book.name)
+    finally:
+        if saved is None:
+            os.environ.pop(STAGE_ENV, None)
+        else:
+            os.environ[STAGE_ENV] = saved
+    if final.exists():
+        os.replace(final, previous)
+    os.replace(staging, final)
+    shutil.rmtree(previous, ignore_errors=True)
+    return seconds
+
+
+def machine() -> dict:
+    """What the run ran on: CPU model, cores, torch threads, GPU, torch version."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "gpu": gpu,
+            "torch": torch.__version__}
+
+
+def git_commit() -> str | None:
+    """HEAD's hash, with "+changes" when the working tree differs from it (the run is then not of a commit)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def main(argv=None) -> int:
@@ -83,17 +153,39 @@ def main(argv=None) -> int:
 
     params = {"profile": args.profile, **{k: _literal(v) for k, v in args.param}}
     root = outputs_root(args.profile)
+    # Only a run of every notebook with the profile's own parameters is the course's record; --only and -p runs
+    # are trials, and leave the record of the last whole run alone.
+    record = None if args.only or args.param else {
+        "commit": git_commit(), "started": _now(), "finished": None, "status": "running", "profile": args.profile,
+        "machine": machine(), "notebooks": []}
+    status = "ok"
     for book in course_notebooks(args.only):
         out = root / book.stem / book.name
         print(f"== {book.name} -> {out.relative_to(REPO_ROOT) if out.is_relative_to(REPO_ROOT) else out}", flush=True)
+        entry = {"stem": book.stem, "seconds": None, "status": "running"}
+        if record is not None:
+            record["notebooks"].append(entry)
+            write_json(root / "course_run.json", record)
+        start = time.perf_counter()
         try:
-            seconds = run_notebook(book, out, params, args.log_output)
+            run_staged(book, root, params, args.log_output)
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
-            print(f"FAILED: {book.name}\n{exc}", file=sys.stderr)
-            return 1
-        print(f"   done in {seconds / 60:.1f} min", flush=True)
+            print(f"FAILED: {book.name} (its previous outputs are untouched; this run's are in "
+                  f"{root / f'.{book.stem}.staging'})\n{exc}", file=sys.stderr)
+            status = entry["status"] = "failed"
+        else:
+            entry["status"] = "ok"
+        entry["seconds"] = round(time.perf_counter() - start, 1)
+        if record is not None:
+            write_json(root / "course_run.json", record)
+        if status != "ok":
+            break
+        print(f"   done in {entry['seconds'] / 60:.1f} min", flush=True)
+    if record is not None:
+        record.update(finished=_now(), status=status)
+        write_json(root / "course_run.json", record)
     write_reports(args.profile)
-    return 0
+    return 0 if status == "ok" else 1
 
 
 def _literal(text: str):

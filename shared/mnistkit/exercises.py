@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import linecache
+import logging
 import os
 import re
 import shutil
@@ -52,6 +53,14 @@ def _environment(**values: str):
                 os.environ[k] = v
 
 
+def chapter_parameters(stem: str) -> list[str]:
+    """The names the chapter's `parameters` cell assigns: what papermill may set."""
+    notebook = nbformat.read(chapter_path(stem), as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    return [t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name)]
+
+
 def run_chapter(stem: str, variant: str, **parameters) -> dict[str, dict]:
     """Run chapter `stem` with papermill `parameters` (its outputs, metrics and figures go to
     build/exercises/<variant>/<stem>/); returns the runs of its metrics.json by name ({} if it saves none)."""
@@ -60,10 +69,23 @@ def run_chapter(stem: str, variant: str, **parameters) -> dict[str, dict]:
     source = chapter_path(stem)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", variant):
         raise ValueError(f"variant {variant!r} is not allowed: expected letters, digits, '_', '-' or '.'")
+    known = chapter_parameters(stem)
+    for name in parameters:  # papermill would inject a misspelt name, and the chapter would ignore it
+        if name not in known:
+            raise ValueError(f"{name!r} is not a parameter of {stem}: expected one of {', '.join(known)}")
     root = EXERCISES_ROOT / variant
     shutil.rmtree(root / stem, ignore_errors=True)  # never read a previous run's metrics
-    with _environment(**{OUTPUTS_ENV: str(root)}):  # the chapter's kernel inherits it: outputs go under root
-        run_notebook(source, root / stem / source.name, parameters, progress_bar=False)
+    # The chapter's kernel inherits the environment: its outputs go under root. Papermill's own warnings (it cannot
+    # read a parameters line whose comment holds an "="; a name it did not infer) would land in a stderr box; the
+    # names were checked above, and the chapter checks the values.
+    papermill_log = logging.getLogger("papermill")
+    level = papermill_log.level
+    papermill_log.setLevel(logging.ERROR)
+    try:
+        with _environment(**{OUTPUTS_ENV: str(root)}):
+            run_notebook(source, root / stem / source.name, parameters, progress_bar=False)
+    finally:
+        papermill_log.setLevel(level)
     metrics = root / stem / "metrics.json"
     return {run["name"]: run for run in load_metrics(metrics)["runs"]} if metrics.exists() else {}
 

@@ -17,6 +17,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DATA_ENV = "MNIST_COURSE_DATA"
 OUTPUTS_ENV = "MNIST_COURSE_OUTPUTS"
+# Set by `mnistkit.course` while it runs a chapter: {"stem", "staging", "final"}. The chapter writes into the staging
+# folder, which replaces its outputs only when the whole chapter has run (an interrupted run leaves them whole).
+STAGE_ENV = "MNIST_COURSE_STAGE"
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -40,14 +43,27 @@ def outputs_root(profile: str = "full") -> Path:
     return REPO_ROOT / "build" / profile / "outputs"
 
 
+def staged() -> dict | None:
+    """The chapter `mnistkit.course` is running now and where its outputs go meanwhile, or None."""
+    text = os.environ.get(STAGE_ENV)
+    return json.loads(text) if text else None
+
+
 def shown(path: str | os.PathLike) -> str:
-    """A path as printed in notebooks: relative to the repo when inside it (no machine-specific prefixes)."""
+    """A path as printed in notebooks: relative to the repo when inside it (no machine-specific prefixes), and
+    where it will be once the chapter has run (not the staging folder it is written to meanwhile)."""
     path = Path(path).resolve()
+    stage = staged()
+    if stage and path.is_relative_to(Path(stage["staging"]).resolve()):
+        path = Path(stage["final"]).resolve() / path.relative_to(Path(stage["staging"]).resolve())
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def chapter_dir(stem: str, profile: str = "full") -> Path:
-    path = outputs_root(profile) / stem
+    """Where chapter `stem` saves metrics and figures: `<outputs>/<stem>/`, or the staging folder while
+    `mnistkit.course` runs that chapter."""
+    stage = staged()
+    path = Path(stage["staging"]) if stage and stage["stem"] == stem else outputs_root(profile) / stem
     path.mkdir(parents=True, exist_ok=True)
     return path
 

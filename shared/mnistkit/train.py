@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .data import TensorData
+from .precision import autocast, grad_scaler
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 CorrectFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -80,14 +81,16 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
                 batch_size: int, generator: torch.Generator, transform: Callable | None = None,
                 loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
                 desc: str = "train", progress: bool = True, batch_scheduler=None,
-                teacher_forcing: bool = False) -> dict:
+                teacher_forcing: bool = False, precision: str = "fp32") -> dict:
     """One pass over the training split; returns mean train loss and accuracy (%).
 
     `batch_scheduler` (e.g. OneCycleLR, or a warm-up) is stepped after every optimizer step.
     `teacher_forcing` calls the model as `model(x, y)`: a sequence model reads the true previous outputs.
+    `precision` ("fp32", "bf16" or "fp16", see `mnistkit.precision`) is the forward pass's; the loss is fp32.
     """
     model.train()
     device = data.device
+    scaler = grad_scaler(precision, device)
     n = len(data.train_x)
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
@@ -98,11 +101,14 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
         x, y = data.train_x[idx], data.train_y[idx]
         if transform is not None:
             x = transform(x, generator)
-        output = model(data.normalize(x), y) if teacher_forcing else model(data.normalize(x))
+        with autocast(precision, device):
+            output = model(data.normalize(x), y) if teacher_forcing else model(data.normalize(x))
+        output = output.float()
         loss = loss_fn(output, y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()  # scaling only for fp16; otherwise backward() as usual
+        scaler.step(optimizer)
+        scaler.update()
         if batch_scheduler is not None:
             batch_scheduler.step()
         # Accumulate on the device; one sync per progress update, not per batch.
@@ -117,8 +123,10 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Callable, *,
              batch_size: int = 1000, loss_fn: LossFn = F.cross_entropy,
-             correct_fn: CorrectFn = count_correct, metrics: dict[str, CorrectFn] | None = None) -> dict:
-    """Mean loss and accuracy (%) of `model` on (x, y), in eval mode, in large batches.
+             correct_fn: CorrectFn = count_correct, metrics: dict[str, CorrectFn] | None = None,
+             precision: str = "fp32") -> dict:
+    """Mean loss and accuracy (%) of `model` on (x, y), in eval mode, in large batches (forward pass in
+    `precision`, loss and counts in fp32).
 
     `metrics` adds named accuracies (%) from the same outputs: each function returns a per-batch count
     (e.g. whole sequences right, or right digits as a fraction of each sequence) that is summed and divided by
@@ -130,7 +138,9 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, normalize
     counts = {name: 0.0 for name in metrics}
     for idx in batches(len(x), batch_size, shuffle=False):
         idx = idx.to(x.device)
-        output = model(normalize(x[idx]))
+        with autocast(precision, x.device):
+            output = model(normalize(x[idx]))
+        output = output.float()
         total_loss += loss_fn(output, y[idx]).item() * len(idx)
         correct += int(correct_fn(output, y[idx]))
         for name, fn in metrics.items():
@@ -194,7 +204,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
         loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
         on_epoch_end: Callable[[dict], bool | None] | None = None, progress: bool = True,
         log: bool = True, eval_name: str = "test", batch_scheduler=None, teacher_forcing: bool = False,
-        eval_metrics: dict[str, CorrectFn] | None = None) -> list[dict]:
+        eval_metrics: dict[str, CorrectFn] | None = None, precision: str = "fp32") -> list[dict]:
     """Train for `epochs` and return the history: one dict per epoch with
     epoch, train_loss, train_acc, test_loss, test_acc, lr (the rate used that epoch), seconds.
 
@@ -206,6 +216,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
     split in the record and the log: "val" gives val_loss / val_acc.
     `teacher_forcing` trains a sequence model as `model(x, y)` (it is evaluated as `model(x)`);
     `eval_metrics` (name -> count function, see `evaluate`) adds accuracies to each record under their names.
+    `precision` is a resolved `mnistkit.precision` name ("fp32", "bf16", "fp16") for training and evaluation.
     """
     generator = seed_everything(seed)
     history = []
@@ -215,12 +226,12 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
         train = train_epoch(model, optimizer, data, batch_size=batch_size, generator=generator,
                             transform=transform, loss_fn=loss_fn, correct_fn=correct_fn,
                             desc=f"epoch={epoch:02d}", progress=progress, batch_scheduler=batch_scheduler,
-                            teacher_forcing=teacher_forcing)
+                            teacher_forcing=teacher_forcing, precision=precision)
         if data.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         test = evaluate(model, data.test_x, data.test_y, data.normalize, loss_fn=loss_fn, correct_fn=correct_fn,
-                        metrics=eval_metrics)
+                        metrics=eval_metrics, precision=precision)
         if scheduler is not None:
             scheduler.step()
         record = {"epoch": epoch, **train, f"{eval_name}_loss": test["loss"], f"{eval_name}_acc": test["acc"],

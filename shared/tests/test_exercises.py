@@ -32,3 +32,9 @@ def test_bad_chapter_or_variant_is_refused(stem, variant, message):
 
 def test_variants_are_written_under_build_not_outputs():
     assert EXERCISES_ROOT == REPO_ROOT / "build" / "exercises"
+
+
+def test_a_misspelt_parameter_is_refused_before_anything_runs():
+    with pytest.raises(ValueError, match="'dropuot' is not a parameter of 01_skeleton: expected one of epochs, "):
+        run_chapter("01_skeleton", "typo", dropuot=0.3, profile="quick")
+    assert not (EXERCISES_ROOT / "typo").exists()

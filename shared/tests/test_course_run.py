@@ -1,0 +1,70 @@
+"""`mnistkit.course`: a chapter's outputs are replaced only when it has run; the course run is recorded."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import nbformat
+
+from mnistkit import course
+from mnistkit.paths import OUTPUTS_ENV
+
+
+def notebook(path, *sources):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nbformat.write(nb, path)
+    return path
+
+
+WRITE = ('from pathlib import Path\nfrom mnistkit.paths import chapter_dir, shown\nout = chapter_dir("{stem}", "quick")\n'
+         '(out / "metrics.json").write_text("{text}")\nprint("outputs in", shown(out))\n')
+
+
+def test_killed_chapter_leaves_its_previous_outputs_whole(tmp_path):
+    root, started = tmp_path / "outputs", tmp_path / "started"
+    (root / "ch").mkdir(parents=True)
+    (root / "ch" / "metrics.json").write_text("previous run")
+    (root / "ch" / "curves.png").write_text("previous figure")
+    book = notebook(tmp_path / "ch.ipynb", WRITE.format(stem="ch", text="new run"),
+                    f"open({str(started)!r}, 'w').close()\nimport time\ntime.sleep(120)")
+    runner = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; from mnistkit.course import "
+                               "run_staged; run_staged(Path(sys.argv[1]), Path(sys.argv[2]), {})", str(book), str(root)],
+                              start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not started.exists() and time.monotonic() < deadline and runner.poll() is None:
+        time.sleep(0.2)
+    assert started.exists(), "the notebook never reached its second cell"
+    os.killpg(runner.pid, signal.SIGKILL)  # the runner and the kernel it started, mid-chapter
+    runner.wait()
+    assert (root / "ch" / "metrics.json").read_text() == "previous run"
+    assert (root / "ch" / "curves.png").read_text() == "previous figure"
+    assert (root / ".ch.staging" / "metrics.json").read_text() == "new run"  # the partial run, set aside
+
+    quick = notebook(tmp_path / "ch.ipynb", WRITE.format(stem="ch", text="new run"))
+    course.run_staged(quick, root, {})
+    assert (root / "ch" / "metrics.json").read_text() == "new run"
+    assert not (root / "ch" / "curves.png").exists()  # nothing of the previous run survives beside the new one
+    assert sorted(p.name for p in root.iterdir()) == ["ch"]
+    executed = nbformat.read(root / "ch" / "ch.ipynb", as_version=4)
+    assert "outputs in" in executed.cells[0].outputs[0]["text"] and ".staging" not in executed.cells[0].outputs[0]["text"]
+
+
+def test_a_course_run_is_recorded_notebook_by_notebook(tmp_path, monkeypatch):
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    notebook(books / "01_fine.ipynb", WRITE.format(stem="01_fine", text="{}"))
+    notebook(books / "02_broken.ipynb", "raise RuntimeError('broken on purpose')")
+    notebook(books / "03_never.ipynb", "pass")
+    monkeypatch.setattr(course, "NOTEBOOKS", books)
+    monkeypatch.setenv(OUTPUTS_ENV, str(tmp_path / "outputs"))
+    monkeypatch.setattr(course, "write_reports", lambda profile: None)
+    assert course.main(["--profile", "quick"]) == 1
+    record = json.loads((tmp_path / "outputs" / "course_run.json").read_text())
+    assert record["status"] == "failed" and record["finished"] and record["profile"] == "quick"
+    assert set(record["machine"]) == {"cpu", "cores", "threads", "gpu", "torch"}
+    assert [(n["stem"], n["status"]) for n in record["notebooks"]] == [("01_fine", "ok"), ("02_broken", "failed")]
+    assert all(isinstance(n["seconds"], float) for n in record["notebooks"])
+    assert not (tmp_path / "outputs" / "02_broken").exists()  # a failed chapter is not put in place
