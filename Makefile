@@ -47,9 +47,10 @@ bench: install data
 time-vit: install data
 	$(PY) ci/time_vit.py
 
-# Progress bars as JupyterLab's own widgets here; papermill, nbval and scripts get plain text.
+# Progress bars as JupyterLab's own widgets here; papermill, nbval and scripts get plain text. The kernels draw
+# plots inline only when MPLBACKEND is unset (it is Agg for every other target).
 lab: install data
-	MNIST_COURSE_PROGRESS=widget $(VENV)/bin/jupyter lab notebooks
+	env -u MPLBACKEND MNIST_COURSE_PROGRESS=widget $(VENV)/bin/jupyter lab notebooks
 
 # Needs Chromium (Debian: apt-get install chromium); says so and skips where there is none.
 browser-check: install data

@@ -44,3 +44,5 @@ def test_make_install_configures_the_hook_and_names_the_kernel_as_the_notebooks_
     makefile = (REPO_ROOT / "Makefile").read_text()
     assert f'--display-name "{KERNELSPEC["display_name"]}"' in makefile
     assert "ci/jupyter_server_config.json" in makefile
+    # JupyterLab's kernels draw inline only without MPLBACKEND, which the Makefile sets to Agg for everything else.
+    assert "env -u MPLBACKEND MNIST_COURSE_PROGRESS=widget $(VENV)/bin/jupyter lab notebooks" in makefile
