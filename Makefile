@@ -1,6 +1,6 @@
 # The course's commands. Each target sets up what it needs from a fresh clone and skips what is there.
 #   make course   run every notebook end to end (full profile) into outputs/, then outputs/RESULTS.md
-#   make test     unit tests of the helper + nbval on every notebook in the quick profile
+#   make test     ruff, unit tests of the helper + nbval on every notebook (and solution) in the quick profile
 #   make bench    input-pipeline benchmark (prints `speedup: <x>x`)
 #   make time-vit chapter 08's ViT training time, alone on this machine
 #   make quick    the whole course in the quick profile, into build/quick/outputs/
@@ -32,6 +32,7 @@ data: install
 	$(PY) -m mnistkit.data
 
 test: install data
+	$(VENV)/bin/ruff check .
 	MNIST_COURSE_PROFILE=quick $(PY) -m pytest --nbval-lax --nbval-current-env shared/tests notebooks
 
 course: install data

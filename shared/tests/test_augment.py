@@ -66,6 +66,7 @@ def test_invalid_settings_are_rejected():
 
 def test_sampling_grid_equals_affine_grid():
     import torch.nn.functional as F
+
     from mnistkit.augment import affine_theta, sampling_grid
     g = torch.Generator().manual_seed(2)
     theta = affine_theta(torch.rand(5, generator=g) * 40 - 20, torch.randint(-4, 5, (5, 2), generator=g), 28, 32)
@@ -79,7 +80,10 @@ def test_shuffle_patches_moves_whole_tiles():
     x = torch.arange(2 * 16 * 16, dtype=torch.float32).reshape(2, 1, 16, 16)
     shuffled = shuffle_patches(x, patch=4, seed=3)
     assert not torch.equal(shuffled, x)
-    tiles = lambda t: sorted(map(tuple, t.reshape(2, 4, 4, 4, 4).permute(0, 1, 3, 2, 4).reshape(2, 16, 16)[0].tolist()))
+
+    def tiles(t):  # the first image's 16 tiles of 4x4, as sorted tuples
+        return sorted(map(tuple, t.reshape(2, 4, 4, 4, 4).permute(0, 1, 3, 2, 4).reshape(2, 16, 16)[0].tolist()))
+
     assert tiles(shuffled) == tiles(x)  # the same tiles, each intact, in another order
     assert torch.equal(shuffle_patches(x, patch=16), x)  # one tile: nothing to shuffle
     with pytest.raises(ValueError, match="patch=5 does not divide the image size 16x16"):

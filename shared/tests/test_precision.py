@@ -1,12 +1,12 @@
 """Mixed precision: what "auto" picks, clear refusals, bf16 training that learns with an fp32 loss."""
 import pytest
 import torch
+from test_train import toy_data
 from torch import nn
 
 from mnistkit import precision as mp
 from mnistkit.params import ParameterError
 from mnistkit.train import evaluate, fit
-from test_train import toy_data
 
 
 def test_auto_follows_the_hardware(monkeypatch):

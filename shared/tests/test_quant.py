@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from mnistkit.quant import (WeightFileError, export_float32, export_int8, load_weights, predict_dequantized,
-                            predict_integer, quantize_symmetric)
+from mnistkit.quant import (
+    WeightFileError,
+    export_float32,
+    export_int8,
+    load_weights,
+    predict_dequantized,
+    predict_integer,
+    quantize_symmetric,
+)
 
 
 def random_mlp(seed=0, sizes=(784, 32, 16, 10)):

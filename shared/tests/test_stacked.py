@@ -3,10 +3,26 @@ import torch
 
 from mnistkit.augment import RandomAffine
 from mnistkit.data import load_mnist
-from mnistkit.seq2seq import (START, DigitSequenceReader, FourHeadReader, GridEncoder, QuadrantPool,
-                              greedy_decode, greedy_decode_naive, quadrant_tokens)
-from mnistkit.stacked import (PerQuadrant, digits_correct, make_grids, sequences_correct, shared_digit_images,
-                              stacked_mnist, tile, untile)
+from mnistkit.seq2seq import (
+    START,
+    DigitSequenceReader,
+    FourHeadReader,
+    GridEncoder,
+    QuadrantPool,
+    greedy_decode,
+    greedy_decode_naive,
+    quadrant_tokens,
+)
+from mnistkit.stacked import (
+    PerQuadrant,
+    digits_correct,
+    make_grids,
+    sequences_correct,
+    shared_digit_images,
+    stacked_mnist,
+    tile,
+    untile,
+)
 
 
 def numbered_digits(n: int = 12) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,8 +2,14 @@
 import torch
 import torch.nn.functional as F
 
-from mnistkit.transformer import (DecoderBlock, MultiHeadAttention, PatchEmbed, TransformerBlock, causal_mask,
-                                  keep_attention)
+from mnistkit.transformer import (
+    DecoderBlock,
+    MultiHeadAttention,
+    PatchEmbed,
+    TransformerBlock,
+    causal_mask,
+    keep_attention,
+)
 
 
 def reference(mha, query, context, mask=None):
