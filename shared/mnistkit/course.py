@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from .paths import REPO_ROOT, STAGE_ENV, atomic_path, outputs_root, write_json
+from .paths import REPO_ROOT, STAGE_ENV, atomic_path, environment, outputs_root, write_json
 from .report import write_reports
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -94,15 +94,8 @@ def run_staged(book: Path, root: Path, parameters: dict, log_output: bool = Fals
     shutil.rmtree(previous, ignore_errors=True)
     staging.mkdir(parents=True)
     stage = json.dumps({"stem": stem, "staging": str(staging), "final": str(final)})
-    saved = os.environ.get(STAGE_ENV)
-    os.environ[STAGE_ENV] = stage  # the kernel papermill starts inherits it
-    try:
+    with environment(**{STAGE_ENV: stage}):  # the kernel papermill starts inherits it
         seconds = run_notebook(book, staging / book.name, parameters, log_output, recorded_output=final / book.name)
-    finally:
-        if saved is None:
-            os.environ.pop(STAGE_ENV, None)
-        else:
-            os.environ[STAGE_ENV] = saved
     if final.exists():
         os.replace(final, previous)
     os.replace(staging, final)

@@ -8,10 +8,8 @@ model the chapter taught instead of a copy of it.
 from __future__ import annotations
 
 import ast
-import contextlib
 import linecache
 import logging
-import os
 import re
 import shutil
 import sys
@@ -21,7 +19,7 @@ from types import ModuleType
 import nbformat
 
 from .metrics import load_metrics
-from .paths import OUTPUTS_ENV, REPO_ROOT, outputs_root
+from .paths import OUTPUTS_ENV, REPO_ROOT, environment, outputs_root
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 EXERCISES_ROOT = REPO_ROOT / "build" / "exercises"
@@ -37,20 +35,6 @@ def chapter_path(stem: str) -> Path:
         chapters = ", ".join(p.stem for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
         raise ValueError(f"chapter {stem!r} is not a notebook of the course: expected one of {chapters}")
     return path
-
-
-@contextlib.contextmanager
-def _environment(**values: str):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def chapter_parameters(stem: str) -> list[str]:
@@ -82,7 +66,7 @@ def run_chapter(stem: str, variant: str, **parameters) -> dict[str, dict]:
     level = papermill_log.level
     papermill_log.setLevel(logging.ERROR)
     try:
-        with _environment(**{OUTPUTS_ENV: str(root)}):
+        with environment(**{OUTPUTS_ENV: str(root)}):
             run_notebook(source, root / stem / source.name, parameters, progress_bar=False)
     finally:
         papermill_log.setLevel(level)
@@ -95,13 +79,17 @@ def chapter_code(stem: str) -> ModuleType:
     is trained or loaded); e.g. `chapter_code("01_skeleton").Net`. `inspect.getsource` shows the chapter's text. A
     definition that needs the chapter's own run (a value or default argument computed from its parameters, which
     raises NameError here) is left out."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
     notebook = nbformat.read(chapter_path(stem), as_version=4)
+    to_python = TransformerManager().transform_cell  # %magics and !commands become plain Python calls
     segments = []
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        lines = cell.source.splitlines()
-        for node in ast.parse(cell.source).body:
+        source = to_python(cell.source)
+        lines = source.splitlines()
+        for node in ast.parse(source).body:
             constant = isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper()
                                                             for t in node.targets)
             if isinstance(node, DEFINITIONS) or constant:

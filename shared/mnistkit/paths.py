@@ -43,6 +43,21 @@ def outputs_root(profile: str = "full") -> Path:
     return REPO_ROOT / "build" / profile / "outputs"
 
 
+@contextlib.contextmanager
+def environment(**values: str):
+    """Set environment variables for the block (a kernel started inside it inherits them), then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def staged() -> dict | None:
     """The chapter `mnistkit.course` is running now and where its outputs go meanwhile, or None."""
     text = os.environ.get(STAGE_ENV)
