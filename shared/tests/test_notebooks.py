@@ -89,3 +89,17 @@ def test_solutions_have_checked_parameters_and_type_no_numbers(path):
     for cell in nb.cells[tagged[0]:]:
         if cell.cell_type == "markdown":
             assert not re.search(r"\d+\.\d+ ?%", cell.source), cell.source[:80]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_executed_notebook_in_outputs_ran_from_the_current_code(path):
+    """outputs/<stem>/<stem>.ipynb ran the chapter's code cells as they are now (papermill's injected cell aside).
+    After changing a chapter's code, rerun it in full (`python -m mnistkit.course --only NN`)."""
+    executed = REPO_ROOT / "outputs" / path.stem / path.name
+    if not executed.exists():
+        pytest.skip(f"{path.stem} has no full run in outputs/")
+    source = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    ran = [c.source for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"
+           and "injected-parameters" not in c.metadata.get("tags", [])]
+    changed = [i for i, (a, b) in enumerate(zip(source, ran)) if a != b]
+    assert len(source) == len(ran) and not changed, f"code cells {changed} differ from outputs/{path.stem}/"
