@@ -98,9 +98,12 @@ def model_alone(data, augment: bool, n_batches: int):
     return run
 
 
+CHAPTER04_NET = chapter_code("04_augmentation").Net  # read from the chapter's cell once, not per measurement
+
+
 def images_per_second(run, device, n_batches: int) -> float:
     torch.manual_seed(0)
-    model = chapter_code("04_augmentation").Net(CHAPTER04_DROPOUT).to(device).train()
+    model = CHAPTER04_NET(CHAPTER04_DROPOUT).to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     run(model, optimizer, 3)  # warm-up: allocator, kernels, file cache
     if device.type == "cuda":
