@@ -66,7 +66,8 @@ def chapter_runs(stem: str, profile: str = "full") -> dict[str, dict] | None:
 
 
 def history_stats(history: list[dict], *, target: float = 99.4, last: int = 5) -> dict:
-    """Peak, last-k minimum and mean, first epoch at >= target, train-test gap, seconds per epoch."""
+    """Peak, the last k test accuracies (`last5` for k=5) with their minimum and mean, first epoch at >= target,
+    train-test gap, seconds per epoch."""
     test = [e["test_acc"] for e in history]
     tail = test[-last:]
     first = next((e["epoch"] for e in history if e["test_acc"] >= target), None)
@@ -76,6 +77,7 @@ def history_stats(history: list[dict], *, target: float = 99.4, last: int = 5) -
         "epochs": len(history),
         "peak": test[peak_i],
         "peak_epoch": history[peak_i]["epoch"],
+        f"last{last}": tail,
         f"last{last}_min": min(tail),
         f"last{last}_mean": sum(tail) / len(tail),
         f"last{last}_all_at_target": len(tail) == last and min(tail) >= target,

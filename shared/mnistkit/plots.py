@@ -123,3 +123,17 @@ def plot_confusion(y: torch.Tensor, predicted: torch.Tensor, classes: int = 10, 
     fig.colorbar(im, ax=ax, label="errors (off-diagonal)")
     fig.tight_layout()
     return fig
+
+
+def show_test_errors(model: torch.nn.Module, data, out: str | Path, title: str) -> torch.Tensor:
+    """The model's test-set mistakes, shown and saved: the misclassified digits (`misclassified.png`) and the
+    confusion matrix (`confusion.png`) in `out`. Returns the predicted classes."""
+    from .train import predict  # train does not import plots; importing here keeps plots light
+
+    predicted = predict(model, data.test_x, data.normalize).argmax(dim=1)
+    save_figure(plot_misclassified(data.test_x, data.test_y, predicted), Path(out) / "misclassified.png")
+    plt.show()
+    save_figure(plot_confusion(data.test_y, predicted, title=f"{title}: confusion matrix on the test set"),
+                Path(out) / "confusion.png")
+    plt.show()
+    return predicted

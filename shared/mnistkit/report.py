@@ -9,8 +9,9 @@ from .paths import REPO_ROOT, outputs_root, write_text
 
 
 def claim_text(run: dict) -> str:
-    """The seed's claimed figure a run carries in `seed_claim` ({"value": ..., "what": ...})."""
-    claim = run.get("seed_claim")
+    """The write-up's claimed figure a run carries in `writeup` ({"value": ..., "what": ...}); runs saved before
+    the rename carry it as `seed_claim`."""
+    claim = run.get("writeup") or run.get("seed_claim")
     if not claim:
         return "–"
     value = claim.get("value")

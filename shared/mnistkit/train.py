@@ -8,6 +8,7 @@ with their own `loss_fn` / `correct_fn`, or stop `fit` through `on_epoch_end`.
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
@@ -193,6 +194,17 @@ class EarlyStopping:
     def restore(self) -> None:
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
+    """Chapter 08's per-batch schedule (chapter 10 uses it too): the rate climbs linearly for `warmup_steps`
+    batches, then falls along a half cosine to zero at `total_steps`. Call `.step()` after every batch."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:

@@ -143,3 +143,20 @@ class VisionTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encode(x)[:, 0])
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW's two groups, taught in chapter 08 and used again in chapter 10: weight decay on the matrices that
+    multiply activations (attention and feed-forward weights, convolution kernels of a stem), none on biases,
+    LayerNorm scales, embeddings and learned tokens.
+
+    Why (nanoGPT's `configure_optimizers` keeps the same rule): decay pulls a weight toward zero. For a matrix
+    that only shrinks the layer's gain, which the next LayerNorm undoes; for a bias, a norm's scale, a position
+    embedding or the CLS token it erases what the vector itself stores, so those are left alone.
+    """
+    def decays(name: str, p: torch.Tensor) -> bool:
+        return p.ndim >= 2 and "embed" not in name and "token" not in name
+
+    named = list(model.named_parameters())
+    return [{"params": [p for n, p in named if decays(n, p)], "weight_decay": weight_decay},
+            {"params": [p for n, p in named if not decays(n, p)], "weight_decay": 0.0}]

@@ -28,7 +28,7 @@ def test_report_prefers_the_declared_final_number(tmp_path):
 
 
 def test_save_load_and_report(tmp_path):
-    run = run_record("model4", 5940, HISTORY, seed_claim={"value": 99.47, "what": "final epoch"})
+    run = run_record("model4", 5940, HISTORY, writeup={"value": 99.47, "what": "final epoch"})
     path = save_metrics(tmp_path / "04_x", "04_x", [run])
     assert load_metrics(path)["runs"][0]["params"] == 5940
     report = build_report(tmp_path)

@@ -30,7 +30,8 @@ def test_parameters_cell_and_chapter_name(path):
     params = nb.cells[tagged[0]].source
     assert "profile = default_profile()" in params and 'device = "auto"' in params
     validation = nb.cells[tagged[0] + 1].source
-    assert "check_choice(\"profile\"" in validation and "pick_device(device)" in validation
+    assert "setup = start(CHAPTER, profile=profile, seed=seed, device=device" in validation or (
+        "check_choice(\"profile\"" in validation and "pick_device(device)" in validation)
     setup = "\n".join(c.source for c in nb.cells[: tagged[0]])
     assert f'CHAPTER = "{path.stem}"' in setup
 
@@ -103,3 +104,36 @@ def test_executed_notebook_in_outputs_ran_from_the_current_code(path):
            and "injected-parameters" not in c.metadata.get("tags", [])]
     changed = [i for i, (a, b) in enumerate(zip(source, ran)) if a != b]
     assert len(source) == len(ran) and not changed, f"code cells {changed} differ from outputs/{path.stem}/"
+
+
+def code_lines(path) -> list[str]:
+    """A notebook's code, one stripped line each. Left out, as boilerplate that repeats by nature: blank lines,
+    comments, imports, and the papermill protocol's two cells (the `parameters` cell and the check below it,
+    which declare and check each chapter's own parameters, so chapters that share hyperparameters repeat them)."""
+    cells = nbformat.read(path, as_version=4).cells
+    tagged = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    lines = []
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "code" and i not in (tagged, tagged + 1):
+            lines += [line.strip() for line in cell.source.splitlines()]
+    return [line for line in lines if line and not line.startswith(("#", "import ", "from "))]
+
+
+def shared_runs(a: list[str], b: list[str], length: int) -> list[int]:
+    """Start indices in `a` of runs of `length` consecutive lines that also stand, in the same order, in `b`."""
+    windows = {tuple(b[i:i + length]) for i in range(len(b) - length + 1)}
+    return [i for i in range(len(a) - length + 1) if tuple(a[i:i + length]) in windows]
+
+
+def test_shared_runs_finds_a_copied_block():
+    block = [f"x{i} = {i}" for i in range(8)]
+    assert shared_runs(["a = 1"] + block, block + ["b = 2"], 8) == [1]
+    assert shared_runs(block[:7], block, 8) == []
+
+
+def test_no_two_chapters_share_eight_lines_of_code():
+    """A model or a helper is written once, where it is taught, and imported after that (issue 14)."""
+    code = {path.stem: code_lines(path) for path in NOTEBOOKS}
+    copies = [f"{a} line {code[a][runs[0]]!r} ... and {b}" for i, a in enumerate(code) for b in list(code)[i + 1:]
+              if (runs := shared_runs(code[a], code[b], 8))]
+    assert not copies, copies

@@ -1,0 +1,86 @@
+"""What every chapter does before its lesson, in one call, and how it shows code it imports.
+
+`start` checks the parameters every chapter has (profile, seed, device, precision, epochs, data fractions),
+applies the profile's caps, resolves the device and the precision once, names the outputs folder and prints
+one line that says all of it. A chapter then checks only its own hyperparameters.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .params import PROFILES, apply_profile, check_choice, check_float, check_int, pick_device
+from .paths import chapter_dir, shown
+from .precision import resolve_precision
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A chapter's checked common parameters, after the profile's caps (quick: 1 epoch on 5% of the data)."""
+
+    chapter: str
+    profile: str
+    seed: int
+    device: torch.device
+    precision: str  # resolved: "fp32", "bf16" or "fp16"
+    epochs: int | None
+    data_fraction: float
+    test_fraction: float
+    out: Path  # outputs/<chapter>/ (quick profile: build/quick/<chapter>/)
+
+    def record(self) -> dict:
+        """The fields every run record carries: what a rerun needs to reproduce it."""
+        return {"seed": self.seed, "profile": self.profile, "device": str(self.device), "precision": self.precision,
+                "threads": torch.get_num_threads()}
+
+
+def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precision: str = "fp32",
+          epochs: int | None = None, max_epochs: int = 200, data_fraction: float = 1.0,
+          test_fraction: float = 1.0) -> Setup:
+    """Check a chapter's common parameters and return them as a `Setup` (see the module docstring)."""
+    check_choice("profile", profile, list(PROFILES))
+    check_int("seed", seed, low=0)
+    if epochs is not None:
+        check_int("epochs", epochs, low=1, high=max_epochs)
+    check_float("data_fraction", data_fraction, low=0, high=1, low_open=True)
+    check_float("test_fraction", test_fraction, low=0, high=1, low_open=True)
+    device = pick_device(device)
+    precision = resolve_precision(precision, device)
+    capped = apply_profile(profile, epochs=epochs or 0, data_fraction=data_fraction, test_fraction=test_fraction)
+    setup = Setup(chapter, profile, seed, device, precision, capped["epochs"] if epochs else None,
+                  capped["data_fraction"], capped["test_fraction"], chapter_dir(chapter, profile))
+    trained = f"{setup.epochs} epoch(s) on {setup.data_fraction:.0%} of the training images, " if epochs else ""
+    print(f"profile {profile}: {trained}seed {seed}, device {device} "
+          f"({precision}, {torch.get_num_threads()} thread(s)), outputs in {shown(setup.out)}/")
+    return setup
+
+
+def show_source(*objects) -> None:
+    """Show the source of classes and functions a chapter imports from the helper, where it teaches them."""
+    from IPython.display import Code, display
+
+    for obj in objects:
+        display(Code(inspect.getsource(obj), language="python"))
+
+
+def show_run(run: dict, out: Path, *, title: str, writeup_log: list[float] | None = None,
+             target: float = 99.4) -> None:
+    """A run's results, generated from its record: the results table, the per-epoch table and the curves (saved
+    as `curves.png` in `out`), with the write-up's logged test accuracy per epoch beside ours when given."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+
+    from .metrics import epoch_table, results_table
+    from .plots import plot_history, save_figure
+
+    display(Markdown(results_table([run], target=target)))
+    display(Markdown(epoch_table(run["epochs"])))
+    curves = {run["name"]: run["epochs"]}
+    if writeup_log:
+        curves["write-up's log"] = [{"epoch": i + 1, "test_acc": acc, "test_loss": float("nan"), "lr": float("nan")}
+                                    for i, acc in enumerate(writeup_log)]
+    save_figure(plot_history(curves, title=title, target=target), Path(out) / "curves.png")
+    plt.show()
