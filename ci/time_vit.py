@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from mnistkit.augment import RandomAffine
 from mnistkit.data import load_mnist
 from mnistkit.params import pick_device
-from mnistkit.paths import REPO_ROOT, write_text
+from mnistkit.paths import REPO_ROOT, repo_relative, write_text
 from mnistkit.train import batches, evaluate
 from mnistkit.transformer import VisionTransformer
 
@@ -82,7 +82,7 @@ def main() -> None:
     ]
     path = write_text(REPO_ROOT / "outputs" / "TIMING_VIT.md", "\n".join(lines))
     print("\n".join(lines[4:-2]))
-    print(f"wrote {path.relative_to(REPO_ROOT)}")
+    print(f"wrote {repo_relative(path)}")
 
 
 if __name__ == "__main__":

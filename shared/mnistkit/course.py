@@ -22,7 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from .paths import REPO_ROOT, STAGE_ENV, atomic_path, environment, outputs_root, write_json
+from .params import default_profile, parse_value
+from .paths import REPO_ROOT, STAGE_ENV, atomic_path, environment, outputs_root, repo_relative, write_json
 from .report import write_reports
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -37,11 +38,6 @@ def course_notebooks(only: list[str] | None = None) -> list[Path]:
     return books
 
 
-def _relative(path: Path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else path.name
-
-
 def record_relative_paths(executed: Path, source: Path, output: Path) -> None:
     """Keep machine paths out of outputs/: papermill's input/output paths, and any path under the repo
     that a cell printed (a library warning names its file, e.g. inside .venv/), become repo-relative."""
@@ -49,7 +45,7 @@ def record_relative_paths(executed: Path, source: Path, output: Path) -> None:
 
     nb = nbformat.read(executed, as_version=4)
     meta = nb.metadata.get("papermill", {})
-    meta["input_path"], meta["output_path"] = _relative(source), _relative(output)
+    meta["input_path"], meta["output_path"] = repo_relative(source, outside="name"), repo_relative(output, outside="name")
     prefix = str(REPO_ROOT.resolve()) + os.sep
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -136,7 +132,7 @@ def _now() -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default=os.environ.get("MNIST_COURSE_PROFILE", "full"),
+    parser.add_argument("--profile", default=default_profile(),
                         help="'full' (the course's results, into outputs/) or 'quick' (CI-sized, into build/quick/)")
     parser.add_argument("--only", nargs="*", help="notebook prefixes to run, e.g. 03 04")
     parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -144,7 +140,7 @@ def main(argv=None) -> int:
     parser.add_argument("--log-output", action="store_true", help="stream cell output to this terminal")
     args = parser.parse_args(argv)
 
-    params = {"profile": args.profile, **{k: _literal(v) for k, v in args.param}}
+    params = {"profile": args.profile, **{k: parse_value(v) for k, v in args.param}}
     root = outputs_root(args.profile)
     # Only a run of every notebook with the profile's own parameters is the course's record; --only and -p runs
     # are trials, and leave the record of the last whole run alone.
@@ -154,7 +150,7 @@ def main(argv=None) -> int:
     status = "ok"
     for book in course_notebooks(args.only):
         out = root / book.stem / book.name
-        print(f"== {book.name} -> {out.relative_to(REPO_ROOT) if out.is_relative_to(REPO_ROOT) else out}", flush=True)
+        print(f"== {book.name} -> {repo_relative(out)}", flush=True)
         entry = {"stem": book.stem, "seconds": None, "status": "running"}
         if record is not None:
             record["notebooks"].append(entry)
@@ -179,14 +175,6 @@ def main(argv=None) -> int:
         write_json(root / "course_run.json", record)
     write_reports(args.profile)
     return 0 if status == "ok" else 1
-
-
-def _literal(text: str):
-    import ast
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 if __name__ == "__main__":

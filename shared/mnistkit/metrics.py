@@ -12,6 +12,9 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from .paths import outputs_root, write_json
 
 EPOCH_KEYS = ("epoch", "test_acc", "seconds")
@@ -87,6 +90,12 @@ def history_stats(history: list[dict], *, target: float = 99.4, last: int = 5) -
         "train_test_gap": final.get("train_acc", math.nan) - final["test_acc"],
         "seconds_per_epoch": sum(e["seconds"] for e in history) / len(history),
     }
+
+
+def confusion_matrix(y, predicted, classes: int = 10) -> np.ndarray:
+    """counts[true, predicted] over label tensors (or arrays) of the same length."""
+    idx = torch.as_tensor(y).cpu().long() * classes + torch.as_tensor(predicted).cpu().long()
+    return torch.bincount(idx, minlength=classes * classes).reshape(classes, classes).numpy()
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

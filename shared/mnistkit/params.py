@@ -77,6 +77,20 @@ def _range_text(low, high, low_open=False) -> str:
     return ""
 
 
+def parse_value(text: str):
+    """A parameter given on a command line (`-p NAME VALUE`, a sweep axis): '0.001' -> 0.001, '4' -> 4,
+    '[1, 2]' -> [1, 2], 'true'/'false' -> True/False (any case), anything else stays a string."""
+    import ast
+
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def default_profile() -> str:
     """The profile a notebook runs in unless papermill says otherwise: $MNIST_COURSE_PROFILE or 'full'."""
     return os.environ.get(PROFILE_ENV, "full")

@@ -64,6 +64,15 @@ def staged() -> dict | None:
     return json.loads(text) if text else None
 
 
+def repo_relative(path: str | os.PathLike, outside: str = "path") -> str:
+    """`path` relative to the repository when inside it; outside it, the path as it is (`outside="path"`) or its
+    bare name (`outside="name"`, for records that must not carry machine-specific prefixes)."""
+    path = Path(path).resolve()
+    if path.is_relative_to(REPO_ROOT):
+        return str(path.relative_to(REPO_ROOT))
+    return path.name if outside == "name" else str(path)
+
+
 def shown(path: str | os.PathLike) -> str:
     """A path as printed in notebooks: relative to the repo when inside it (no machine-specific prefixes), and
     where it will be once the chapter has run (not the staging folder it is written to meanwhile)."""
@@ -71,7 +80,7 @@ def shown(path: str | os.PathLike) -> str:
     stage = staged()
     if stage and path.is_relative_to(Path(stage["staging"]).resolve()):
         path = Path(stage["final"]).resolve() / path.relative_to(Path(stage["staging"]).resolve())
-    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    return repo_relative(path)
 
 
 def chapter_dir(stem: str, profile: str = "full") -> Path:
@@ -113,3 +122,17 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def replace_marked(path: str | os.PathLike, start: str, end: str, body: str) -> bool:
+    """Replace what stands between the markers `start` and `end` of a text file (the README's generated blocks)
+    with `body`, keeping the markers; written atomically. False when a marker is missing or nothing changed."""
+    text = Path(path).read_text()
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    new = head + start + body + end + rest.split(end, 1)[1]
+    if new == text:
+        return False
+    write_text(path, new)
+    return True

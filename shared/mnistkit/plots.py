@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from .metrics import confusion_matrix
 from .paths import atomic_path
 
 
@@ -98,12 +99,6 @@ def plot_misclassified(x: torch.Tensor, y: torch.Tensor, predicted: torch.Tensor
     return plot_digits(x[wrong.to(x.device)], titles, ncols=ncols,
                        title=f"{int((predicted != y).sum())} of {len(y)} test digits misclassified (first {len(wrong)} shown)",
                        colors=["crimson"] * len(wrong), size=1.5)
-
-
-def confusion_matrix(y: torch.Tensor, predicted: torch.Tensor, classes: int = 10) -> np.ndarray:
-    """counts[true, predicted]."""
-    idx = y.cpu().long() * classes + predicted.cpu().long()
-    return torch.bincount(idx, minlength=classes * classes).reshape(classes, classes).numpy()
 
 
 def plot_confusion(y: torch.Tensor, predicted: torch.Tensor, classes: int = 10, title: str = "confusion matrix"):

@@ -1,11 +1,15 @@
-"""`outputs/RESULTS.md`: one row per run of every chapter, generated from the saved metrics.json files."""
+"""The course's results, generated from the saved metrics.json files: `outputs/RESULTS.md` (one row per run of every
+chapter) and the README's chapter table (one headline row per chapter: its claim over the runs that carry it)."""
 from __future__ import annotations
 
 import argparse
+import re
+import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 from .metrics import history_stats, load_metrics, markdown_table
-from .paths import REPO_ROOT, outputs_root, write_text
+from .paths import REPO_ROOT, outputs_root, replace_marked, repo_relative, write_text
 
 
 def claim_text(run: dict) -> str:
@@ -20,9 +24,34 @@ def claim_text(run: dict) -> str:
 
 
 def final_test_acc(run: dict) -> float:
-    """The number a chapter reports for a run: its declared final test accuracy (e.g. the early-stopping
-    model restored at its best validation epoch), else the last epoch's."""
-    return run.get("final", {}).get("test_acc", run["epochs"][-1]["test_acc"])
+    """The number a chapter reports for a run: its declared final test accuracy, else, for an early-stopped run,
+    the test accuracy of the model restored at its best validation epoch, else the last epoch's."""
+    if "test_acc" in run.get("final", {}):
+        return run["final"]["test_acc"]
+    best = run.get("early_stopping", {}).get("best_epoch")
+    by_epoch = {e["epoch"]: e["test_acc"] for e in run["epochs"]}
+    return by_epoch.get(best, run["epochs"][-1]["test_acc"])
+
+
+def last5_min(run: dict) -> float | None:
+    """The lowest test accuracy of the last five epochs; None for runs of five epochs or fewer, where it would be
+    every epoch's minimum, not a measure of how steady training ended."""
+    return history_stats(run["epochs"])["last5_min"] if len(run["epochs"]) > 5 else None
+
+
+def repeats(runs: list[dict]) -> dict[str, str]:
+    """Runs that repeat an earlier run of the same chapter: marked `same_run_as` by the chapter, or trained again
+    with an identical history. {name: name of the run it repeats}."""
+    found, seen = {}, {}
+    for run in runs:
+        key = tuple((e["epoch"], e["test_acc"], e.get("train_loss")) for e in run["epochs"])
+        if run.get("same_run_as"):
+            found[run["name"]] = run["same_run_as"]
+        elif key in seen:
+            found[run["name"]] = seen[key]
+        else:
+            seen[key] = run["name"]
+    return found
 
 
 def final_cell(run: dict):
@@ -36,18 +65,18 @@ def final_cell(run: dict):
 
 def build_report(root: Path) -> str:
     header = ["chapter", "run", "params", "final test %", "best epoch test %", "last-5 min %", "first epoch ≥ 99.4%",
-              "epochs", "s / epoch", "seed's claim"]
+              "epochs", "s / epoch", "precision", "write-up's claim"]
     rows = []
     for path in sorted(root.glob("*/metrics.json")):
         metrics = load_metrics(path)
+        repeated = repeats(metrics["runs"])
         for run in metrics["runs"]:
-            s = history_stats(run["epochs"])
-            rows.append([metrics["notebook"], run["name"], run["params"], final_cell(run), s["peak"],
-                         s["last5_min"], s["first_at_target"], s["epochs"], s["seconds_per_epoch"], claim_text(run)])
-    try:
-        where = root.resolve().relative_to(REPO_ROOT)
-    except ValueError:
-        where = root
+            stats = history_stats(run["epochs"])
+            name = run["name"] + (f" (repeats {repeated[run['name']]})" if run["name"] in repeated else "")
+            rows.append([metrics["notebook"], name, run["params"], final_cell(run), stats["peak"], last5_min(run),
+                         stats["first_at_target"], stats["epochs"], stats["seconds_per_epoch"],
+                         run.get("precision", "fp32"), claim_text(run)])
+    where = repo_relative(root)
     lines = [
         "# Course results",
         "",
@@ -56,7 +85,8 @@ def build_report(root: Path) -> str:
         "Accuracies are test-set percentages. 'final test %' is the number the chapter reports for the run (for",
         "early-stopped runs: the model restored at its best validation epoch); 'best epoch test %' is the highest",
         "per-epoch test accuracy, shown for reference only (choosing by it would select on the test set);",
-        "'last-5 min' is the lowest test accuracy of the last five epochs;",
+        "'last-5 min' is the lowest test accuracy of the last five epochs (left out for runs of five epochs or fewer);",
+        "a run marked 'repeats' is the same training as the run it names (recorded again, or trained again);",
         "for the stacked-digit chapter (10) the test accuracy is whole-sequence accuracy (all four digits right);",
         "'s / epoch' is wall-clock training time per epoch on the machine that ran it (see the notebook).",
         "",
@@ -70,31 +100,93 @@ README_START = "<!-- results:start (generated by python -m mnistkit.report; do n
 README_END = "<!-- results:end -->"
 
 
+@dataclass(frozen=True)
+class Headline:
+    """The claim a chapter makes and the runs that carry it (runs marked `"headline": true` when a chapter marks
+    any, else those whose name matches `runs`)."""
+
+    claim: str
+    runs: str  # a regular expression on run names
+    metric: str  # "final" (final test %), "last5_min" or "last3_min" (lowest of the last 5 or 3 epochs)
+    target: float | None  # the claim holds for a run when its metric is at least this
+    writeup: str  # the write-up's (or the public reference's) figure, with its metric named
+
+
+HEADLINES = {
+    "00_data_tour": None,
+    "01_skeleton": Headline("final test % with dropout 0.2 (does it underfit?)", r"model1$", "final", None,
+                            "99.20% final test, train 87.67% (write-up 000, Model 1)"),
+    "02_less_dropout": Headline("final test % with dropout 0.1", r"model2$", "final", None,
+                                "99.17% final test, train 95.47% (Model 2)"),
+    "03_step_lr": Headline("each of the last 5 epochs ≥ 99.4% (StepLR)", r"model3$", "last5_min", 99.4,
+                           "99.39% final test; epochs 11–14 at 99.41–99.42% (Model 3)"),
+    "04_augmentation": Headline("each of the last 5 of 15 epochs ≥ 99.4%, < 8,000 params", r"model4$", "last5_min",
+                                99.4, "99.47% final test, 6,174 params (Model 4)"),
+    "05_strided_convs": Headline("write-up 001's final recipe: each of the last 3 of 15 epochs ≥ 99.4%",
+                                 r"final-seed\d+$", "last3_min", 99.4, "99.45% last-3 average of a 20-epoch log, one run"),
+    "06_capstone_small": Headline("capstone: each of the last 3 of 15 epochs ≥ 99.4%", r"capstone-seed\d+$",
+                                  "last3_min", 99.4, "public reference: 99.42% with 4,838 params, one run"),
+    "07_positional_encoding": Headline("the fixed model: ≥ 98% test after 5 epochs", r"fixed-seed\d+$", "final",
+                                       98.0, "83.45% after 5 epochs, its best (write-up 002 aimed at 85%)"),
+    "08_vit": Headline("ViT: ≥ 99.0% test within 15 epochs, ≤ 250k params", r"vit$", "final", 99.0,
+                       "97.57% test before sweeping (write-up 003)"),
+    "09_vit_visualised": None,
+    "10_stacked_seq2seq": Headline("≥ 98% of 4-digit grids read entirely right", r"seq2seq$", "final", 98.0,
+                                   "87.5% 'valuation accuracy', digits or sequences not stated (write-up 003)"),
+    "11_mlp_int8_qat": Headline("int8 QAT model: test % at a quarter of the float size", r"qat-int8$", "final", None,
+                                "98.16% validation after 35 epochs (float); 238 kB vs 942 kB (write-up 004)"),
+}
+WITHOUT_TRAINING = {"00_data_tour": "no training: the data, verified and described",
+                    "09_vit_visualised": "no training: what chapter 08's ViT learned, measured"}
+
+
+def headline_value(run: dict, metric: str) -> float:
+    if metric == "final":
+        return final_test_acc(run)
+    last = int(metric.removeprefix("last").removesuffix("_min"))
+    return min(e["test_acc"] for e in run["epochs"][-last:])
+
+
+def headline_row(stem: str, runs: list[dict]) -> list | None:
+    """One README row: the chapter's claim over its headline runs (mean, worst, how many hold), beside the write-up."""
+    headline = HEADLINES.get(stem)
+    link = f"[{stem}](outputs/{stem}/{stem}.ipynb)"
+    if headline is None:
+        return [link, WITHOUT_TRAINING.get(stem, "–"), "–", "–", "–", "–", "–", "–"]
+    marked = [run for run in runs if run.get("headline")]
+    carrying = marked or [run for run in runs if re.search(headline.runs, run["name"])]
+    if not carrying:
+        return None
+    values = [headline_value(run, headline.metric) for run in carrying]
+    seeds = ", ".join(str(run.get("seed", "–")) for run in carrying)
+    params = sorted({run["params"] for run in carrying})
+    holding = (f"{sum(v >= headline.target for v in values)} of {len(values)}" if headline.target is not None
+               else "–")
+    mean = statistics.mean(values)
+    mean_text = f"{mean:.2f}" + (f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else "")
+    return [link, headline.claim, seeds, ", ".join(f"{p:,}" for p in params), mean_text, min(values), holding,
+            headline.writeup]
+
+
 def chapter_summary(root: Path) -> str:
-    """The README's chapter table: one row per chapter with its headline runs, from the saved metrics."""
-    header = ["chapter", "run", "params", "final test %", "last-5 min %", "epochs", "s / epoch", "seed's claim"]
+    """The README's chapter table: one headline row per chapter, from the saved metrics (and, for the chapters that
+    train nothing, the executed notebook)."""
+    header = ["chapter", "claim", "seeds", "params", "mean % (± std)", "worst %", "holding", "the write-up"]
     rows = []
-    for path in sorted(root.glob("*/metrics.json")):
-        metrics = load_metrics(path)
-        for run in metrics["runs"]:
-            s = history_stats(run["epochs"])
-            rows.append([f"[{metrics['notebook']}](outputs/{metrics['notebook']}/{metrics['notebook']}.ipynb)",
-                         run["name"], run["params"], final_cell(run), s["last5_min"], s["epochs"],
-                         s["seconds_per_epoch"], claim_text(run)])
+    for stem in HEADLINES:
+        path = root / stem / "metrics.json"
+        if HEADLINES[stem] is None:
+            row = headline_row(stem, []) if (root / stem / f"{stem}.ipynb").exists() else None
+        else:
+            row = headline_row(stem, load_metrics(path)["runs"]) if path.exists() else None
+        if row:
+            rows.append(row)
     return markdown_table(header, rows) if rows else "_No full run recorded yet: run `make course`._"
 
 
 def update_readme(readme: Path, root: Path) -> bool:
     """Replace the block between the README's results markers; True if the README changed."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        return False
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_START}\n{chapter_summary(root)}\n{README_END}{tail}"
-    if new != text:
-        write_text(readme, new)
-    return new != text
+    return replace_marked(readme, README_START, README_END, f"\n{chapter_summary(root)}\n")
 
 
 def write_reports(profile: str = "full") -> None:

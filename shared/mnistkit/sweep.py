@@ -22,19 +22,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from .metrics import load_metrics, markdown_table
-from .paths import OUTPUTS_ENV, REPO_ROOT, outputs_root, shown, write_json, write_text
-
-
-def parse_value(text: str):
-    """'0.001' -> 0.001, '4' -> 4, 'true' -> True, anything else stays a string."""
-    import ast
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+from .params import default_profile, parse_value
+from .paths import OUTPUTS_ENV, REPO_ROOT, outputs_root, replace_marked, shown, write_json, write_text
 
 
 def parse_axes(specs: list[str]) -> dict[str, list]:
@@ -160,19 +149,12 @@ README_START, README_END = "<!-- sweep:start -->", "<!-- sweep:end -->"
 
 def update_readme(readme: Path, sweep_dir: Path, run: str | None = None) -> bool:
     """Put the sweep's generated table (and a link to its folder) between the README's sweep markers."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        return False
     table, _ = sweep_table(sweep_dir, run)
     where = shown(sweep_dir)
-    block = "\n".join([README_START, f"  Last documented sweep, generated from [`{where}/`]({where}/RESULTS.md) "
-                        "(the executed notebook of every point is there, and `sweep.png`):", "",
-                        *("  " + line for line in table.splitlines()), "  " + README_END])
-    head, rest = text.split(README_START, 1)
-    new = head + block + rest.split(README_END, 1)[1]
-    if new != text:
-        write_text(readme, new)
-    return new != text
+    body = "\n".join([f"  Last documented sweep, generated from [`{where}/`]({where}/RESULTS.md) "
+                      "(the executed notebook of every point is there, and `sweep.png`):", "",
+                      *("  " + line for line in table.splitlines())])
+    return replace_marked(readme, README_START, README_END, f"\n{body}\n  ")
 
 
 def main(argv=None) -> int:
@@ -186,7 +168,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the --random draw")
     parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a parameter fixed for every point")
-    parser.add_argument("--profile", default=os.environ.get("MNIST_COURSE_PROFILE", "full"))
+    parser.add_argument("--profile", default=default_profile())
     parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                         help="points run at once (default: half the cores, one thread each at least)")
     parser.add_argument("--threads", type=int, help="CPU threads per point (default: the cores shared among the jobs)")

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .metrics import confusion_matrix
+
 
 def cluster_scores(labels: np.ndarray, clusters: np.ndarray) -> dict:
     """Purity (share of points whose cluster's majority label is theirs; noise, -1, counts as wrong),
@@ -78,13 +80,12 @@ def ink_share(maps: torch.Tensor, images: torch.Tensor, threshold: float = 0.2) 
 
 def top_confusions(y: torch.Tensor, predicted: torch.Tensor, k: int = 3) -> list[tuple[int, int, int]]:
     """The k most frequent (true, predicted, count) mistakes."""
-    y, predicted = torch.as_tensor(y).cpu(), torch.as_tensor(predicted).cpu()
-    wrong = y != predicted
-    pairs = torch.stack([y[wrong], predicted[wrong]], 1)
-    if len(pairs) == 0:
+    y, predicted = torch.as_tensor(y), torch.as_tensor(predicted)
+    if len(y) == 0:
         return []
-    unique, counts = pairs.unique(dim=0, return_counts=True)
-    found = [(int(a), int(b), int(c)) for (a, b), c in zip(unique.tolist(), counts.tolist())]
+    counts = confusion_matrix(y, predicted, classes=int(max(y.max(), predicted.max())) + 1)
+    np.fill_diagonal(counts, 0)
+    found = [(int(a), int(b), int(counts[a, b])) for a, b in zip(*np.nonzero(counts))]
     return sorted(found, key=lambda t: (-t[2], t[0], t[1]))[:k]  # most frequent first, ties in label order
 
 

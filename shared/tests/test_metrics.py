@@ -32,7 +32,7 @@ def test_save_load_and_report(tmp_path):
     path = save_metrics(tmp_path / "04_x", "04_x", [run])
     assert load_metrics(path)["runs"][0]["params"] == 5940
     report = build_report(tmp_path)
-    assert "| 04_x | model4 | 5,940 | 99.42 | 99.50 | 99.38 | 3 | 7 | 2.00 | 99.47% (final epoch) |" in report
+    assert "| 04_x | model4 | 5,940 | 99.42 | 99.50 | 99.38 | 3 | 7 | 2.00 | fp32 | 99.47% (final epoch) |" in report
     assert "model4" in results_table([run])
 
 
@@ -67,12 +67,14 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 
 def test_readme_block_is_regenerated_between_markers(tmp_path):
     from mnistkit.report import README_END, README_START, update_readme
-    save_metrics(tmp_path / "outputs" / "04_x", "04_x", [run_record("model4", 5940, HISTORY)])
+    save_metrics(tmp_path / "outputs" / "04_augmentation", "04_augmentation", [run_record("model4", 5940, HISTORY, seed=2)])
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{README_START}\nold table\n{README_END}\nrest\n")
     assert update_readme(readme, tmp_path / "outputs")
     text = readme.read_text()
-    assert "old table" not in text and "| [04_x](outputs/04_x/04_x.ipynb) | model4 | 5,940 | 99.42 |" in text
+    row = ("| [04_augmentation](outputs/04_augmentation/04_augmentation.ipynb) | each of the last 5 of 15 epochs ≥ 99.4%, "
+           "< 8,000 params | 2 | 5,940 | 99.38 | 99.38 | 0 of 1 |")
+    assert "old table" not in text and row in text
     assert text.startswith("intro\n") and text.endswith("rest\n")
     assert not update_readme(readme, tmp_path / "outputs")  # unchanged the second time
 
@@ -84,3 +86,27 @@ def test_epoch_table_shows_sequence_accuracies_when_recorded():
     assert "sequences %" not in epoch_table([base])
     table = epoch_table([dict(base, seq_acc=90.0, digit_acc=97.25)])
     assert "| sequences % | digits % |" in table and "97.25" in table
+
+
+def test_headline_row_is_the_claim_over_every_seed_that_carries_it():
+    from mnistkit.report import headline_row
+    low = [dict(e, test_acc=e["test_acc"] - 0.1) for e in HISTORY]
+    runs = [run_record(f"final-seed{k}", 7849, h, seed=k) for k, h in ((1, HISTORY), (2, low), (3, HISTORY))]
+    runs.append(run_record("model1", 13808, HISTORY, seed=1))  # not a headline run of chapter 05
+    row = headline_row("05_strided_convs", runs)
+    # last-3 minimum per seed: 99.42, 99.32, 99.42
+    assert row[2:5] + row[6:7] == ["1, 2, 3", "7,849", "99.39 ± 0.06", "2 of 3"] and row[5] == pytest.approx(99.32)
+    marked = headline_row("05_strided_convs", [dict(runs[1], headline=True)] + runs[2:])
+    assert marked[2] == "2" and marked[6] == "0 of 1"  # runs marked "headline" are the ones that count
+
+
+def test_report_marks_repeats_and_reports_early_stopped_runs_at_their_best_model(tmp_path):
+    five = HISTORY[:5]
+    runs = [run_record("baseline", 10, five), run_record("baseline-seed1", 10, five, same_run_as="baseline"),
+            run_record("again", 10, five), run_record("stopped", 10, HISTORY, early_stopping={"best_epoch": 3})]
+    runs[2]["epochs"] = [dict(e) for e in five]
+    save_metrics(tmp_path / "07_x", "07_x", runs)
+    report = build_report(tmp_path)
+    assert "| baseline-seed1 (repeats baseline) |" in report and "| again (repeats baseline) |" in report
+    assert "| 07_x | baseline | 10 | 99.45 | 99.45 | – |" in report  # five epochs: no last-5 minimum
+    assert "| 07_x | stopped | 10 | 99.41 |" in report  # the model restored at epoch 3, not the last epoch

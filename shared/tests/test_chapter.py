@@ -1,0 +1,123 @@
+"""What chapters share: `mnistkit.chapter` (setup and showing results), `mnistkit.models`, the 08/10 optimizer recipe."""
+import inspect
+
+import pytest
+import torch
+
+from mnistkit.chapter import show_run, show_source, start
+from mnistkit.metrics import history_stats, run_record
+from mnistkit.models import Net
+from mnistkit.params import ParameterError
+from mnistkit.paths import OUTPUTS_ENV
+from mnistkit.plots import show_test_errors
+from mnistkit.summary import summarize
+from mnistkit.train import warmup_cosine
+from mnistkit.transformer import VisionTransformer, param_groups
+
+HISTORY = [{"epoch": e, "train_loss": 1 / e, "train_acc": 98 + e / 10, "test_loss": 1 / e, "test_acc": 99 + e / 10,
+            "lr": 0.01, "seconds": 1.0} for e in range(1, 6)]
+
+
+@pytest.fixture
+def outputs(tmp_path, monkeypatch):
+    monkeypatch.setenv(OUTPUTS_ENV, str(tmp_path))
+    return tmp_path
+
+
+def test_start_applies_the_quick_profile_and_records_what_ran(outputs, capsys):
+    setup = start("99_test", profile="quick", seed=3, device="cpu", precision="fp32", epochs=15,
+                  data_fraction=1.0, test_fraction=0.5)
+    assert (setup.epochs, setup.data_fraction, setup.test_fraction) == (1, 0.05, 0.2)
+    assert setup.out == outputs / "99_test" and setup.out.is_dir()
+    assert setup.record() == {"seed": 3, "profile": "quick", "device": "cpu", "precision": "fp32",
+                              "threads": torch.get_num_threads()}
+    assert "profile quick: 1 epoch(s) on 5% of the training images, seed 3, device cpu (fp32" in capsys.readouterr().out
+
+
+def test_start_leaves_the_full_profile_alone_and_epochs_optional(outputs, capsys):
+    setup = start("99_test", profile="full", seed=0, device="cpu", epochs=12, data_fraction=0.5)
+    assert (setup.epochs, setup.data_fraction, setup.test_fraction) == (12, 0.5, 1.0)
+    no_training = start("99_test", profile="full", seed=0, device="cpu")
+    assert no_training.epochs is None and "epoch" not in capsys.readouterr().out.splitlines()[-1]
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"profile": "slow"}, "parameter profile='slow' is not allowed"),
+    ({"seed": -1}, "parameter seed=-1 is not allowed"),
+    ({"epochs": 16, "max_epochs": 15}, "parameter epochs=16 is not allowed: expected an integer in [1, 15]"),
+    ({"data_fraction": 0}, "parameter data_fraction=0 is not allowed"),
+    ({"precision": "fp8"}, "parameter precision='fp8' is not allowed"),
+    ({"device": "tpu"}, "parameter device='tpu' is not allowed"),
+])
+def test_start_names_a_bad_value_and_what_is_allowed(outputs, values, message):
+    arguments = {"profile": "full", "seed": 1, "device": "cpu", "epochs": 5, **values}
+    with pytest.raises(ParameterError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        start("99_test", **arguments)
+
+
+def test_show_source_shows_the_helpers_code(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    show_source(Net, warmup_cosine)
+    assert [obj.data for obj in shown] == [inspect.getsource(Net), inspect.getsource(warmup_cosine)]
+
+
+def test_show_run_draws_and_saves_the_curves_beside_the_writeups_log(tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    run = run_record("model1", 6000, HISTORY, seed=1)
+    show_run(run, tmp_path, title="test", writeup_log=[97.0, 98.0, 99.0])
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    assert "| model1 |" in shown[0].data and "| 5 |" in shown[1].data
+
+
+def test_show_test_errors_saves_both_figures(tmp_path):
+    class Data:
+        test_x = torch.rand(40, 1, 28, 28)
+        test_y = torch.arange(40) % 10
+
+        @staticmethod
+        def normalize(x):
+            return x
+
+    torch.manual_seed(0)
+    predicted = show_test_errors(Net(0.1).eval(), Data, tmp_path, "test")
+    assert predicted.shape == (40,)
+    assert (tmp_path / "misclassified.png").exists() and (tmp_path / "confusion.png").exists()
+
+
+def test_chapter_01_model_is_under_budget_and_names_its_chapter():
+    summary = summarize(Net(0.2))
+    assert summary.total_params == sum(p.numel() for p in Net(0.2).parameters()) < 8000
+    assert "Chapter 01" in Net.__doc__
+
+
+def test_history_stats_lists_the_last_epochs():
+    stats = history_stats(HISTORY, last=3)
+    assert stats["last3"] == [99.3, 99.4, 99.5] and stats["last3_min"] == 99.3
+
+
+def test_param_groups_decay_matrices_only_and_cover_every_parameter_once():
+    model = VisionTransformer(patch=7, d_model=16, depth=1, heads=2, ff_dim=32)
+    decay, keep = param_groups(model, 0.05)
+    assert decay["weight_decay"] == 0.05 and keep["weight_decay"] == 0.0
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    kept = {names[id(p)] for p in keep["params"]}
+    assert not decayed & kept and decayed | kept == set(names.values())
+    assert {"cls_token", "pos_embed"} <= kept and not any(n.endswith("bias") for n in decayed)
+    assert all(p.ndim >= 2 for p in decay["params"]) and any("w_q" in n for n in decayed)
+
+
+def test_warmup_cosine_climbs_then_falls_to_zero():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    schedule = warmup_cosine(optimizer, warmup_steps=4, total_steps=12)
+    rates = []
+    for _ in range(12):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert rates[4] == pytest.approx(1.0) and rates[8] == pytest.approx(0.5)
+    assert all(a >= b for a, b in zip(rates[3:], rates[4:])) and optimizer.param_groups[0]["lr"] == pytest.approx(0.0)
+
