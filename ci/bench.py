@@ -1,9 +1,9 @@
-"""Training throughput, side by side in one process: the seed's input pipeline, the course's, and the model alone.
+"""Training throughput, side by side in one process: the write-ups' input pipeline, the course's, and the model alone.
 
     python ci/bench.py [--batches 150] [--repeats 5] [--device auto]
 
-Three ways to feed chapter 04's model (its own definition, read from the chapter's cell) the same batches:
-- seed: `torchvision.datasets.MNIST` + `DataLoader(batch_size=128, shuffle=True, num_workers=0)` with `ToTensor()` +
+Three ways to feed chapter 04's model (chapter 01's `mnistkit.models.Net`, dropout 0.1) the same batches:
+- write-up: `torchvision.datasets.MNIST` + `DataLoader(batch_size=128, shuffle=True, num_workers=0)` with `ToTensor()` +
   `Normalize()`, and for augmentation `RandomRotation(10)` + `RandomAffine(0, translate=(0.1, 0.1))` on each PIL image;
 - course: the whole dataset as one tensor on the device, shuffled index batches, `mnistkit.augment.RandomAffine` on
   the whole batch;
@@ -14,7 +14,7 @@ second are printed. The last three lines:
 - `overhead: <x>%`: the course pipeline's time per batch over the model alone's, with augmentation (medians);
 - `precision speedup: <x>x`: chapter 08's ViT training step in bf16 autocast against fp32, interleaved (medians;
   below 1 on a CPU that emulates bf16);
-- `speedup: <x>x`: the course pipeline over the seed's, with augmentation.
+- `speedup: <x>x`: the course pipeline over the write-ups', with augmentation.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from torchvision import datasets, transforms
 from mnistkit.augment import RandomAffine
 from mnistkit.course import machine
 from mnistkit.data import MNIST_MEAN, MNIST_STD, ensure_mnist, load_mnist
-from mnistkit.exercises import chapter_code
+from mnistkit.models import Net
 from mnistkit.params import pick_device
 from mnistkit.paths import REPO_ROOT, data_root, write_text
 from mnistkit.precision import autocast
@@ -50,7 +50,7 @@ def step(model, optimizer, x, y, precision: str = "fp32"):
     optimizer.step()
 
 
-def seed_style(device, augment: bool):
+def writeup_style(device, augment: bool):
     pipeline = [transforms.RandomRotation(10), transforms.RandomAffine(0, translate=(0.1, 0.1))] if augment else []
     pipeline += [transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))]
     dataset = datasets.MNIST(str(data_root()), train=True, download=False, transform=transforms.Compose(pipeline))
@@ -98,12 +98,11 @@ def model_alone(data, augment: bool, n_batches: int):
     return run
 
 
-CHAPTER04_NET = chapter_code("04_augmentation").Net  # read from the chapter's cell once, not per measurement
 
 
 def images_per_second(run, device, n_batches: int) -> float:
     torch.manual_seed(0)
-    model = CHAPTER04_NET(CHAPTER04_DROPOUT).to(device).train()
+    model = Net(CHAPTER04_DROPOUT).to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     run(model, optimizer, 3)  # warm-up: allocator, kernels, file cache
     if device.type == "cuda":
@@ -167,7 +166,7 @@ def main() -> None:
     medians = {}
     for augment in (False, True):
         label = "with augmentation" if augment else "without augmentation"
-        runs = {"seed (DataLoader + torchvision)": seed_style(device, augment),
+        runs = {"write-up (DataLoader + torchvision)": writeup_style(device, augment),
                 "course (tensors + batched warp)": course_style(data, augment),
                 "model alone (batches made before)": model_alone(data, augment, args.batches)}
         rates = {name: [] for name in runs}
@@ -186,7 +185,7 @@ def main() -> None:
             f"{spread(seconds, 'ms/step', 1000)}")
     overhead = medians[True, "model"] / medians[True, "course"] - 1
     precision_speedup = statistics.median(vit["fp32"]) / statistics.median(vit["bf16"])
-    speedup = medians[True, "course"] / medians[True, "seed"]
+    speedup = medians[True, "course"] / medians[True, "write-up"]
     say(f"overhead: {100 * overhead:.1f}%")
     say(f"precision speedup: {precision_speedup:.2f}x")
     say(f"speedup: {speedup:.2f}x")

@@ -44,3 +44,10 @@ def test_quick_profile_caps_epochs_and_data():
     assert apply_profile("full", epochs=15, data_fraction=1.0) == {"epochs": 15, "data_fraction": 1.0}
     with pytest.raises(ParameterError, match="profile"):
         apply_profile("fast", epochs=1)
+
+
+def test_one_parser_reads_command_line_values_for_the_course_and_for_sweeps():
+    from mnistkit import course, sweep
+    from mnistkit.params import parse_value
+    assert course.parse_value is parse_value and sweep.parse_value is parse_value
+    assert [parse_value(v) for v in ("true", "False", "0.001", "4", "[1, 2]", "auto")] == [True, False, 0.001, 4, [1, 2], "auto"]
