@@ -172,7 +172,8 @@ class TensorData:
     """A whole dataset as tensors on one device: images as float32 in [0, 1], labels as int64.
 
     `normalize` is applied per batch (after augmentation, so augmentation fills with
-    true black); models see (x - mean) / std.
+    true black); models see (x - mean) / std. `val_x`, `val_y` hold a validation split carved from the
+    training images (`split_validation`), or None.
     """
     train_x: torch.Tensor
     train_y: torch.Tensor
@@ -180,6 +181,8 @@ class TensorData:
     test_y: torch.Tensor
     mean: float = MNIST_MEAN
     std: float = MNIST_STD
+    val_x: torch.Tensor | None = None
+    val_y: torch.Tensor | None = None
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -189,8 +192,9 @@ class TensorData:
         return self.train_x.device
 
     def to(self, device) -> "TensorData":
+        val = {} if self.val_x is None else {"val_x": self.val_x.to(device), "val_y": self.val_y.to(device)}
         return replace(self, train_x=self.train_x.to(device), train_y=self.train_y.to(device),
-                       test_x=self.test_x.to(device), test_y=self.test_y.to(device))
+                       test_x=self.test_x.to(device), test_y=self.test_y.to(device), **val)
 
     def subset(self, train_fraction: float = 1.0, test_fraction: float = 1.0, seed: int = 0) -> "TensorData":
         """A seeded random slice of each split (the quick profile trains on a few thousand images)."""
@@ -207,6 +211,18 @@ class TensorData:
         test_x, test_y = take(self.test_x, self.test_y, test_fraction)
         return replace(self, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
 
+    def split_validation(self, size: int, seed: int = 0) -> "TensorData":
+        """Hold out `size` seeded-random training images as the validation split (`val_x`, `val_y`): the result
+        trains on the others. The test set is kept as it is; `fit` evaluates on both every epoch, so recipes can
+        be chosen on validation numbers while the test numbers are only recorded."""
+        if not 0 < size < len(self.train_x):
+            raise ValueError(f"validation size {size} is not allowed: expected 1 to {len(self.train_x) - 1} "
+                             f"(the training split has {len(self.train_x)} images)")
+        order = torch.randperm(len(self.train_x), generator=torch.Generator().manual_seed(seed)).to(self.device)
+        val, train = order[:size], order[size:]
+        return replace(self, train_x=self.train_x[train], train_y=self.train_y[train],
+                       val_x=self.train_x[val], val_y=self.train_y[val])
+
     def validation_split(self, size: int, seed: int = 0) -> "TensorData":
         """Hold out `size` seeded-random training images as the evaluation split.
 
@@ -222,7 +238,8 @@ class TensorData:
                        test_x=self.train_x[val], test_y=self.train_y[val])
 
     def __repr__(self) -> str:
-        return (f"TensorData(train {tuple(self.train_x.shape)}, test {tuple(self.test_x.shape)}, "
+        val = "" if self.val_x is None else f", validation {tuple(self.val_x.shape)}"
+        return (f"TensorData(train {tuple(self.train_x.shape)}{val}, test {tuple(self.test_x.shape)}, "
                 f"device={self.device})")
 
 

@@ -225,7 +225,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
     epoch started with. `on_epoch_end(record)` returning
     True stops training early; it may also add fields to the record (e.g. a test
     accuracy measured beside a validation split). `eval_name` names the evaluation
-    split in the record and the log: "val" gives val_loss / val_acc.
+    split in the record and the log: "val" gives val_loss / val_acc. Data with a validation split
+    (`TensorData.split_validation`) is evaluated on it too, every epoch: val_loss and val_acc beside test_*.
     `teacher_forcing` trains a sequence model as `model(x, y)` (it is evaluated as `model(x)`);
     `eval_metrics` (name -> count function, see `evaluate`) adds accuracies to each record under their names.
     `precision` is a resolved `mnistkit.precision` name ("fp32", "bf16", "fp16") for training and evaluation.
@@ -242,18 +243,22 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
         if data.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
+        val = None if getattr(data, "val_x", None) is None else evaluate(
+            model, data.val_x, data.val_y, data.normalize, loss_fn=loss_fn, correct_fn=correct_fn, precision=precision)
         test = evaluate(model, data.test_x, data.test_y, data.normalize, loss_fn=loss_fn, correct_fn=correct_fn,
                         metrics=eval_metrics, precision=precision)
         if scheduler is not None:
             scheduler.step()
-        record = {"epoch": epoch, **train, f"{eval_name}_loss": test["loss"], f"{eval_name}_acc": test["acc"],
+        record = {"epoch": epoch, **train, **({} if val is None else {"val_loss": val["loss"], "val_acc": val["acc"]}),
+                  f"{eval_name}_loss": test["loss"], f"{eval_name}_acc": test["acc"],
                   **{name: test[name] for name in eval_metrics or {}}, "lr": lr, "seconds": seconds}
         history.append(record)
         if log:
-            n_test = len(data.test_x)
+            splits = ([] if val is None else [("val", val, len(data.val_x))]) + [(eval_name, test, len(data.test_x))]
+            scores = " | ".join(f"{name} loss {r['loss']:.4f} acc {round(r['acc'] * n / 100)}/{n} ({r['acc']:.2f}%)"
+                                for name, r, n in splits)
             print(f"epoch {epoch:02d}: train loss {train['train_loss']:.4f} acc {train['train_acc']:.2f}% | "
-                  f"{eval_name} loss {test['loss']:.4f} acc {round(test['acc'] * n_test / 100)}/{n_test} "
-                  f"({test['acc']:.2f}%) | lr {lr:.4g} | {seconds:.1f}s", flush=True)
+                  f"{scores} | lr {lr:.4g} | {seconds:.1f}s", flush=True)
         if on_epoch_end is not None and on_epoch_end(record):
             break
     return history

@@ -112,3 +112,23 @@ def test_progress_is_text_on_stdout_unless_asked_for_widgets(monkeypatch, capsys
     monkeypatch.setenv(PROGRESS_ENV, "bars")
     with pytest.raises(ValueError, match="MNIST_COURSE_PROGRESS='bars' is not allowed: expected one of text, widget"):
         progress_style()
+
+
+def test_a_validation_split_is_its_own_field_and_fit_evaluates_it_beside_the_test_set(capsys):
+    data = toy_data().split_validation(64, seed=3)
+    assert (len(data.train_x), len(data.val_x), len(data.test_x)) == (192, 64, 256)
+    assert "validation (64, 1, 28, 28)" in repr(data)
+    torch.manual_seed(0)
+    model = small_cnn()
+    history = fit(model, torch.optim.SGD(model.parameters(), lr=0.05), data, epochs=2, batch_size=32,
+                  progress=False)
+    assert list(history[0])[:7] == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"]
+    assert "| val loss" in capsys.readouterr().out
+    held_out = {tuple(x.flatten().tolist()[:20]) for x in data.val_x}
+    assert not held_out & {tuple(x.flatten().tolist()[:20]) for x in data.train_x}
+    with pytest.raises(ValueError, match="validation size 256 is not allowed: expected 1 to 255"):
+        toy_data().split_validation(256)
+
+
+def test_without_a_validation_split_the_record_is_as_before():
+    assert list(run(seed=1, epochs=1)[0]) == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"]
