@@ -68,6 +68,54 @@ def chapter_runs(stem: str, profile: str = "full") -> dict[str, dict] | None:
     return {run["name"]: run for run in load_metrics(path)["runs"]}
 
 
+def sweep_runs(stem: str, sweep: str = "*", profile: str = "full", root: Path | None = None) -> list[dict]:
+    """Runs of chapter `stem` saved by committed sweeps of its notebook (`outputs/sweeps/<sweep>/<point>/<stem>/
+    metrics.json`; `sweep="*"`: every sweep), each with `sweep` and `point` added; [] when none has run in this
+    profile (or under `root`). Chapters keep seeds beyond their own in such sweeps: `make course` does not rerun them."""
+    runs = []
+    for path in sorted(((root or outputs_root(profile)) / "sweeps").glob(f"{sweep}/*/{stem}/metrics.json")):
+        runs += [{**run, "sweep": path.parents[2].name, "point": path.parents[1].name}
+                 for run in load_metrics(path)["runs"]]
+    return runs
+
+
+def headline_runs(runs: list[dict]) -> list[dict]:
+    """The runs marked `"headline": true`, one per (name, seed): a chapter's own run of a seed wins over a sweep's."""
+    chosen = {}
+    for run in runs:
+        if run.get("headline"):
+            chosen.setdefault((run["name"], run.get("seed")), run)
+    return list(chosen.values())
+
+
+def seeds_summary(values: list[float], target: float | None = None) -> dict:
+    """Mean, std (0 for one value), worst and, with a target, how many values reach it: a verdict's numbers."""
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return {"n": n, "mean": mean, "std": std, "worst": min(values),
+            "holding": None if target is None else sum(v >= target for v in values)}
+
+
+def seeds_table(groups: dict[str, list[dict]], *, last: int, target: float = 99.4) -> str:
+    """One row per recipe: its runs' seeds, the lowest test accuracy of each run's last `last` epochs, and over
+    the seeds the mean ± std, the worst and how many seeds hold `target` in every one of those epochs."""
+    rows = []
+    for label, runs in groups.items():
+        runs = sorted(runs, key=lambda r: r.get("seed", 0))
+        lows = [min(e["test_acc"] for e in r["epochs"][-last:]) for r in runs]
+        if not lows:
+            rows.append([label, "–", "not run", "–", "–", "–", "–"])
+            continue
+        summary = seeds_summary(lows, target)
+        rows.append([label, ", ".join(f"{p:,}" for p in sorted({r["params"] for r in runs})),
+                     ", ".join(f"{r.get('seed')}: {low:.2f}" for r, low in zip(runs, lows)),
+                     f"{summary['mean']:.2f} ± {summary['std']:.2f}", f"{summary['worst']:.2f}",
+                     f"{summary['holding']} of {summary['n']}", len(runs[0]["epochs"])])
+    return markdown_table(["recipe", "params", f"seed: lowest of the last {last} epochs %", "mean ± std %", "worst %",
+                           f"seeds holding ≥ {target:g}%", "epochs"], rows)
+
+
 def history_stats(history: list[dict], *, target: float = 99.4, last: int = 5) -> dict:
     """Peak, the last k test accuracies (`last5` for k=5) with their minimum and mean, first epoch at >= target,
     train-test gap, seconds per epoch."""

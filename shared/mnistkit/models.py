@@ -13,23 +13,75 @@ class Net(nn.Module):
 
     Every block is Conv (no bias: BatchNorm adds its own shift) -> ReLU -> BatchNorm, with Dropout after
     the two middle blocks. Most parameters sit after the pool, where strokes become digit parts.
+    `everywhere` and `on_logits` are chapter 01's probe of the write-up's plateau: dropout after every block,
+    and on the 10 logits themselves.
     """
 
-    def __init__(self, dropout: float):
+    def __init__(self, dropout: float, everywhere: bool = False, on_logits: bool = False):
         super().__init__()
+        early = dropout if everywhere else 0.0  # chapter 01's probe: dropout after every block, as the write-up did
 
         def block(cin, cout, p=0.0):
             return nn.Sequential(nn.Conv2d(cin, cout, 3, bias=False), nn.ReLU(), nn.BatchNorm2d(cout), nn.Dropout(p))
 
-        self.features = nn.Sequential(
-            block(1, 8), block(8, 12),                  # 28 -> 24 px, RF 5: edges and strokes (only 8-12 channels:
+        layers = [
+            block(1, 8, early), block(8, 12, early),    # 28 -> 24 px, RF 5: edges and strokes (only 8-12 channels:
                                                         # dropping any of them loses information nothing later recovers)
             nn.MaxPool2d(2, 2),                         # 24 -> 12 px, RF 6, jump 2
             block(12, 16, dropout), block(16, 16, dropout),  # 12 -> 8 px, RF 14: parts of digits, regularised
-            block(16, 16),                              # 8 -> 6 px, RF 18 (no dropout right before the head)
+            block(16, 16, early),                       # 8 -> 6 px, RF 18 (no dropout right before the head)
             nn.AdaptiveAvgPool2d(1),                    # global average over 6x6: RF 28, the whole digit
             nn.Conv2d(16, 10, 1, bias=False),           # 1x1 "linear" layer to the 10 classes
-        )
+        ]
+        if on_logits:  # chapter 01's probe: zeroing logits in training makes right answers wrong; eval never does
+            layers.append(nn.Dropout(dropout))
+        self.features = nn.Sequential(*layers)
 
     def forward(self, x):
         return self.features(x).flatten(1)  # logits; cross-entropy applies log-softmax
+
+
+def conv_block(cin: int, cout: int, dropout: float, stride: int = 1, padding: int = 0) -> nn.Sequential:
+    """Chapter 05's block: Conv 3x3 -> ReLU -> BatchNorm -> Dropout. No conv bias: BatchNorm adds its own shift."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=padding, bias=False),
+                         nn.ReLU(), nn.BatchNorm2d(cout), nn.Dropout(dropout))
+
+
+class BaselineNet(nn.Module):
+    """Chapter 05's Model_1 (write-up 001): 1 -> 16 -> 32 -> (1x1) 10 -> MaxPool -> 16 -> 16 -> 16 -> 16 -> GAP
+    -> (1x1) 10, 13,808 parameters."""
+
+    def __init__(self, dropout: float):
+        super().__init__()
+        self.features = nn.Sequential(
+            conv_block(1, 16, dropout), conv_block(16, 32, dropout),   # 28 -> 24 px, RF 5
+            nn.Conv2d(32, 10, 1, bias=False),                          # 1x1: 32 -> 10 channels before the pool
+            nn.MaxPool2d(2, 2),                                        # 24 -> 12 px, RF 6, jump 2
+            conv_block(10, 16, dropout), conv_block(16, 16, dropout),  # 12 -> 8 px, RF 14
+            conv_block(16, 16, dropout),                               # 8 -> 6 px, RF 18
+            conv_block(16, 16, dropout, padding=1),                    # stays 6 px, RF 22
+            nn.AvgPool2d(6),                                           # global average: RF 32
+            nn.Conv2d(16, 10, 1, bias=False),                          # 1x1 classifier
+        )
+
+    def forward(self, x):
+        return self.features(x).flatten(1)
+
+
+class StridedNet(nn.Module):
+    """Chapter 05's Model_2 (c=12, 7,386 parameters) and Model_3 (c=13, 7,849): 1 -> 10 -> 16 -> (stride 2) 10 ->
+    c -> c -> 16 -> GAP -> (1x1) 10. A learned stride-2 convolution replaces the MaxPool."""
+
+    def __init__(self, dropout: float, c: int = 12):
+        super().__init__()
+        self.features = nn.Sequential(
+            conv_block(1, 10, dropout), conv_block(10, 16, dropout),   # 28 -> 24 px, RF 5
+            conv_block(16, 10, dropout, stride=2),                     # 24 -> 11 px, RF 7, jump 2: learned downsampling
+            conv_block(10, c, dropout), conv_block(c, c, dropout),     # 11 -> 7 px, RF 15: digit parts
+            conv_block(c, 16, dropout),                                # 7 -> 5 px, RF 19
+            nn.AvgPool2d(5),                                           # global average: RF 27
+            nn.Conv2d(16, 10, 1, bias=False),                          # 1x1 classifier
+        )
+
+    def forward(self, x):
+        return self.features(x).flatten(1)

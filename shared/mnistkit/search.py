@@ -1,0 +1,137 @@
+"""Choose a chapter's recipe on a validation split, never on the test set (issue 15).
+
+    python -m mnistkit.search 04 onecycle-0.05 --seed 1
+
+trains one candidate recipe of chapter 04, 05 or 06 for its 15 epochs on 55,000 training images and scores it on
+the 5,000 held out (`TensorData.split_validation`, split seed 0); the test set is evaluated too, but only recorded.
+Each run is saved as `outputs/search/<chapter>/<candidate>-seed<k>.json`; `--report` writes the table of every
+saved run (`outputs/search/RESULTS.md`) ranked by the worst validation accuracy over the chapter's last epochs,
+the number its target is about. The chapters name the candidate they chose and why.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from pathlib import Path
+
+import torch
+
+from .augment import RandomAffine
+from .data import load_mnist
+from .metrics import markdown_table
+from .models import Net, StridedNet
+from .paths import REPO_ROOT, write_json, write_text
+from .train import fit
+
+VALIDATION = 5000
+OUT = REPO_ROOT / "outputs" / "search"
+LAST = {"04": 5, "05": 3, "06": 3}  # the chapter's target is about each of its last N epochs
+
+
+MODELS = {"net": lambda recipe: Net(recipe["dropout"]),  # chapter 04's (01's skeleton)
+          "strided13": lambda recipe: StridedNet(recipe["dropout"], c=13)}  # chapter 05's Model_3
+
+
+BASE = dict(model="net", dropout=0.1, lr=0.02, momentum=0.9, batch_size=128, schedule="step", step_size=10,
+            gamma=0.1, rotation=10.0, translate=0.1, epochs=15)
+CANDIDATES = {
+    "04": {
+        "writeup": dict(BASE),
+        "onecycle-0.05": dict(BASE, schedule="onecycle", lr=0.05),
+        "onecycle-0.05-mild": dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05),
+        "step-mild": dict(BASE, rotation=7.0, translate=0.05),
+        "onecycle-0.05-mild-nodrop": dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05, dropout=0.0),
+        "onecycle-0.1-mild": dict(BASE, schedule="onecycle", lr=0.1, rotation=7.0, translate=0.05),
+        "onecycle-0.05-mild-b64": dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05, batch_size=64),
+        "onecycle-0.05-mild-drop0.05": dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05, dropout=0.05),
+    },
+    "05": {
+        "final": dict(BASE, model="strided13", lr=0.1, step_size=4, gamma=0.4, rotation=0.0, translate=0.0),
+        "final-mild": dict(BASE, model="strided13", lr=0.1, step_size=4, gamma=0.4, rotation=7.0, translate=0.05),
+        "onecycle-0.05": dict(BASE, model="strided13", schedule="onecycle", lr=0.05, rotation=0.0, translate=0.0),
+        "onecycle-0.05-mild": dict(BASE, model="strided13", schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05),
+    },
+}
+
+
+def train(chapter: str, name: str, seed: int) -> dict:
+    recipe = CANDIDATES[chapter][name]
+    data = load_mnist().split_validation(VALIDATION, seed=0)
+    torch.manual_seed(seed)
+    model = MODELS[recipe["model"]](recipe)
+    optimizer = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe["momentum"])
+    scheduler = batch_scheduler = None
+    if recipe["schedule"] == "step":
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, recipe["step_size"], recipe["gamma"])
+    else:
+        steps = math.ceil(len(data.train_x) / recipe["batch_size"])
+        batch_scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe["lr"], epochs=recipe["epochs"],
+                                                              steps_per_epoch=steps)
+    augment = RandomAffine(degrees=recipe["rotation"], translate=recipe["translate"]) if recipe["rotation"] else None
+    history = fit(model, optimizer, data, epochs=recipe["epochs"], batch_size=recipe["batch_size"], seed=seed,
+                  scheduler=scheduler, batch_scheduler=batch_scheduler, transform=augment, progress=False)
+    run = {"chapter": chapter, "candidate": name, "seed": seed, "recipe": recipe,
+           "params": sum(p.numel() for p in model.parameters()), "threads": torch.get_num_threads(),
+           "validation": VALIDATION, "epochs": history}
+    write_json(OUT / chapter / f"{name}-seed{seed}.json", run)
+    return run
+
+
+def search_rows(chapter: str) -> list[dict]:
+    """Every saved search run of `chapter`, best first by the worst validation accuracy of its last epochs."""
+    import json
+    rows = []
+    for path in sorted((OUT / chapter).glob("*.json")):
+        run = json.loads(path.read_text())
+        val = [e["val_acc"] for e in run["epochs"][-LAST[chapter]:]]
+        base = next(iter(CANDIDATES[chapter].values()))  # the chapter's first candidate: the write-up's recipe
+        changes = {k: v for k, v in run["recipe"].items() if base.get(k) != v}
+        rows.append({"candidate": run["candidate"], "seed": run["seed"], "params": run["params"], "worst_val": min(val),
+                     "mean_val": statistics.mean(val), "final_train": run["epochs"][-1]["train_acc"],
+                     "changes": ", ".join(f"{k}={v}" for k, v in changes.items()) or "(none)"})
+    return sorted(rows, key=lambda r: (-r["worst_val"], -r["mean_val"]))
+
+
+def search_table(chapter: str) -> str:
+    """The markdown table of a chapter's search (what a chapter shows to say how its recipe was chosen)."""
+    rows = search_rows(chapter)
+    if not rows:
+        return f"_No search run of chapter {chapter} is saved: `python -m mnistkit.search {chapter} <candidates>`._"
+    return markdown_table(["candidate", "seed", "params", f"worst val % (last {LAST[chapter]})", "mean val %",
+                           "final train %", "changes from the write-up's recipe"],
+                          [[r["candidate"], r["seed"], r["params"], f"{r['worst_val']:.2f}", f"{r['mean_val']:.2f}",
+                            f"{r['final_train']:.2f}", r["changes"]] for r in rows])
+
+
+def report() -> Path:
+    lines = ["# Recipe search on a validation split", "",
+             f"Generated by `python -m mnistkit.search --report` from `outputs/search/*/*.json`. Every run trains on "
+             f"55,000 training images and is scored on the {VALIDATION:,} held out (split seed 0); its test accuracy "
+             "is recorded in the JSON but not used to choose. 'worst val' is the lowest validation accuracy over "
+             "the chapter's last epochs (5 for chapter 04, 3 for 05 and 06), best first.", ""]
+    for chapter in sorted(p.name for p in OUT.glob("*") if p.is_dir()):
+        lines += [f"## Chapter {chapter}", "", search_table(chapter), ""]
+    return write_text(OUT / "RESULTS.md", "\n".join(lines))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("chapter", nargs="?", choices=sorted(CANDIDATES))
+    parser.add_argument("candidates", nargs="*")
+    parser.add_argument("--seed", type=int, nargs="+", default=[1])
+    parser.add_argument("--report", action="store_true")
+    args = parser.parse_args(argv)
+    for name in args.candidates:
+        if name not in CANDIDATES[args.chapter]:
+            parser.error(f"candidate {name!r} is not allowed: expected one of {sorted(CANDIDATES[args.chapter])}")
+        for seed in args.seed:
+            run = train(args.chapter, name, seed)
+            val = [e["val_acc"] for e in run["epochs"][-LAST[args.chapter]:]]
+            print(f"{args.chapter} {name} seed {seed}: last val {val}", flush=True)
+    if args.report or args.candidates:
+        print("wrote", report())
+
+
+if __name__ == "__main__":
+    main()
