@@ -85,3 +85,4 @@ class StridedNet(nn.Module):
 
     def forward(self, x):
         return self.features(x).flatten(1)
+

@@ -67,13 +67,13 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 
 def test_readme_block_is_regenerated_between_markers(tmp_path):
     from mnistkit.report import README_END, README_START, update_readme
-    save_metrics(tmp_path / "outputs" / "04_augmentation", "04_augmentation", [run_record("model4", 5940, HISTORY, seed=2)])
+    save_metrics(tmp_path / "outputs" / "04_augmentation", "04_augmentation", [run_record("ours-seed2", 5940, HISTORY, seed=2, headline=True)])
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{README_START}\nold table\n{README_END}\nrest\n")
     assert update_readme(readme, tmp_path / "outputs")
     text = readme.read_text()
-    row = ("| [04_augmentation](outputs/04_augmentation/04_augmentation.ipynb) | each of the last 5 of 15 epochs ≥ 99.4%, "
-           "< 8,000 params | 2 | 5,940 | 99.38 | 99.38 | 0 of 1 |")
+    row = ("| [04_augmentation](outputs/04_augmentation/04_augmentation.ipynb) | ours: each of the last 5 of 15 epochs "
+           "≥ 99.4%, < 8,000 params | 2 | 5,940 | 99.38 | 99.38 | 0 of 1 |")
     assert "old table" not in text and row in text
     assert text.startswith("intro\n") and text.endswith("rest\n")
     assert not update_readme(readme, tmp_path / "outputs")  # unchanged the second time
@@ -91,7 +91,7 @@ def test_epoch_table_shows_sequence_accuracies_when_recorded():
 def test_headline_row_is_the_claim_over_every_seed_that_carries_it():
     from mnistkit.report import headline_row
     low = [dict(e, test_acc=e["test_acc"] - 0.1) for e in HISTORY]
-    runs = [run_record(f"final-seed{k}", 7849, h, seed=k) for k, h in ((1, HISTORY), (2, low), (3, HISTORY))]
+    runs = [run_record(f"ours-seed{k}", 7849, h, seed=k) for k, h in ((1, HISTORY), (2, low), (3, HISTORY))]
     runs.append(run_record("model1", 13808, HISTORY, seed=1))  # not a headline run of chapter 05
     row = headline_row("05_strided_convs", runs)
     # last-3 minimum per seed: 99.42, 99.32, 99.42
@@ -110,3 +110,35 @@ def test_report_marks_repeats_and_reports_early_stopped_runs_at_their_best_model
     assert "| baseline-seed1 (repeats baseline) |" in report and "| again (repeats baseline) |" in report
     assert "| 07_x | baseline | 10 | 99.45 | 99.45 | – |" in report  # five epochs: no last-5 minimum
     assert "| 07_x | stopped | 10 | 99.41 |" in report  # the model restored at epoch 3, not the last epoch
+
+
+def test_headline_runs_come_from_the_chapter_and_its_sweeps_once_per_seed(tmp_path):
+    from mnistkit.metrics import headline_runs, sweep_runs
+    from mnistkit.report import chapter_summary
+    low = [dict(e, test_acc=e["test_acc"] - 0.1) for e in HISTORY]
+    save_metrics(tmp_path / "05_strided_convs", "05_strided_convs",
+                 [run_record("ours-seed1", 7849, HISTORY, seed=1, headline=True), run_record("model1", 13808, HISTORY)])
+    for k, history in ((1, HISTORY), (2, low)):  # the sweep repeats seed 1: the chapter's own run counts once
+        save_metrics(tmp_path / "sweeps" / "05-seeds" / f"seed={k}" / "05_strided_convs", "05_strided_convs",
+                     [run_record(f"ours-seed{k}", 7849, history, seed=k, headline=True)])
+    swept = sweep_runs("05_strided_convs", root=tmp_path)
+    assert [(r["name"], r["sweep"], r["point"]) for r in swept] == [("ours-seed1", "05-seeds", "seed=1"),
+                                                                   ("ours-seed2", "05-seeds", "seed=2")]
+    own = load_metrics(tmp_path / "05_strided_convs" / "metrics.json")["runs"]
+    chosen = headline_runs(own + swept)
+    assert [(r["seed"], "sweep" in r) for r in chosen] == [(1, False), (2, True)]
+    assert "| 1, 2 | 7,849 | 99.37 ± 0.07 | 99.32 | 1 of 2 |" in chapter_summary(tmp_path)
+    assert sweep_runs("05_strided_convs", root=tmp_path / "nowhere") == []
+    assert "(sweep 05-seeds/seed=2)" in build_report(tmp_path)
+
+
+def test_seeds_table_reports_mean_std_worst_and_how_many_hold():
+    from mnistkit.metrics import seeds_summary, seeds_table
+    assert seeds_summary([99.5, 99.3], target=99.4) == pytest.approx(
+        {"n": 2, "mean": 99.4, "std": 0.1414, "worst": 99.3, "holding": 1}, abs=1e-4)
+    assert seeds_summary([99.5])["std"] == 0.0 and seeds_summary([99.5])["holding"] is None
+    low = [dict(e, test_acc=e["test_acc"] - 0.1) for e in HISTORY]
+    table = seeds_table({"ours": [run_record("b", 10, low, seed=2), run_record("a", 10, HISTORY, seed=1)],
+                         "theirs": []}, last=3, target=99.4)
+    assert "| ours | 10 | 1: 99.42, 2: 99.32 | 99.37 ± 0.07 | 99.32 | 1 of 2 | 7 |" in table
+    assert "| theirs | – | not run |" in table

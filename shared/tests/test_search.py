@@ -1,0 +1,31 @@
+"""The recipe search: validation-split scoring, the saved runs' table, and bad candidates refused."""
+import json
+
+import pytest
+
+from mnistkit import search
+
+HISTORY = [{"epoch": i + 1, "train_acc": 98.0, "val_acc": v, "test_acc": 99.9, "seconds": 1.0}
+           for i, v in enumerate([99.0, 99.1, 99.3, 99.2, 99.25, 99.3, 99.2])]
+
+
+def test_search_table_ranks_candidates_by_their_worst_validation_epoch(tmp_path, monkeypatch):
+    monkeypatch.setattr(search, "OUT", tmp_path)
+    (tmp_path / "04").mkdir()
+    for name, shift in (("writeup", 0.0), ("onecycle-0.05", 0.1)):
+        epochs = [dict(e, val_acc=e["val_acc"] + shift) for e in HISTORY]
+        run = {"chapter": "04", "candidate": name, "seed": 1, "recipe": search.CANDIDATES["04"][name],
+               "params": 7568, "epochs": epochs}
+        (tmp_path / "04" / f"{name}-seed1.json").write_text(json.dumps(run))
+    rows = search.search_rows("04")
+    assert [r["candidate"] for r in rows] == ["onecycle-0.05", "writeup"]  # ranked by validation, never by test
+    assert rows[1]["worst_val"] == pytest.approx(99.2) and rows[1]["changes"] == "(none)"
+    assert rows[0]["changes"] == "lr=0.05, schedule=onecycle"
+    assert "| onecycle-0.05 | 1 | 7,568 | 99.30 |" in search.search_table("04")
+    assert "No search run of chapter 05" in search.search_table("05")
+
+
+def test_an_unknown_candidate_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        search.main(["04", "onecycle-9"])
+    assert "candidate 'onecycle-9' is not allowed: expected one of" in capsys.readouterr().err
