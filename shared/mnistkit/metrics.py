@@ -79,6 +79,27 @@ def sweep_runs(stem: str, sweep: str = "*", profile: str = "full", root: Path | 
     return runs
 
 
+def seed_runs(stem: str, name: str, sweep: str, profile: str = "full") -> list[dict]:
+    """Run `name` of chapter `stem` on every saved seed, one run per seed: the chapter's own run first, then those of
+    its committed sweep over seeds (`outputs/sweeps/<sweep>/`); sorted by seed."""
+    own = [run for run in (chapter_runs(stem, profile) or {}).values() if run["name"] == name]
+    by_seed = {}
+    for run in own + [run for run in sweep_runs(stem, sweep, profile) if run["name"] == name]:
+        by_seed.setdefault(run.get("seed"), run)
+    return [by_seed[k] for k in sorted(by_seed, key=str)]
+
+
+def effect_over_seeds(before: list[float], after: list[float]) -> dict:
+    """A change's effect (mean of `after` − mean of `before`, one value per seed) graded against the seed-to-seed
+    spread (the larger of the two standard deviations): within it, the effect is noise."""
+    if len(before) < 2 or len(after) < 2:
+        raise ValueError(f"{len(before)} and {len(after)} seeds are not enough: a spread needs at least 2 on each side")
+    effect = sum(after) / len(after) - sum(before) / len(before)
+    spread = max(seeds_summary(before)["std"], seeds_summary(after)["std"])
+    return {"effect": effect, "spread": spread,
+            "verdict": "within the seed-to-seed spread: noise" if abs(effect) <= spread else "beyond the seed-to-seed spread"}
+
+
 def headline_runs(runs: list[dict]) -> list[dict]:
     """The runs marked `"headline": true`, one per (name, seed): a chapter's own run of a seed wins over a sweep's."""
     chosen = {}
