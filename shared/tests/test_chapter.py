@@ -92,6 +92,22 @@ def test_chapter_01_model_is_under_budget_and_names_its_chapter():
     assert "Chapter 01" in Net.__doc__
 
 
+def test_chapter_01_probe_moves_dropout_without_changing_the_weights():
+    import torch
+    from torch import nn
+    rates = {kw: [m.p for m in Net(0.2, **dict(kw)).modules() if isinstance(m, nn.Dropout)]
+             for kw in ((), (("everywhere", True),), (("everywhere", True), ("on_logits", True)))}
+    assert rates[()] == [0.0, 0.0, 0.2, 0.2, 0.0]  # the chapter's model: the two middle blocks only
+    assert rates[(("everywhere", True),)] == [0.2] * 5
+    assert rates[(("everywhere", True), ("on_logits", True))] == [0.2] * 6
+    logits = Net(0.5, everywhere=True, on_logits=True).train()
+    assert sum(p.numel() for p in logits.parameters()) == sum(p.numel() for p in Net(0.2).parameters())
+    torch.manual_seed(0)
+    out = logits(torch.randn(64, 1, 28, 28))
+    assert (out == 0).float().mean() > 0.3  # in training, dropout zeroes logits themselves; in eval it does not
+    assert (logits.eval()(torch.randn(64, 1, 28, 28)) == 0).float().mean() == 0
+
+
 def test_history_stats_lists_the_last_epochs():
     stats = history_stats(HISTORY, last=3)
     assert stats["last3"] == [99.3, 99.4, 99.5] and stats["last3_min"] == 99.3
