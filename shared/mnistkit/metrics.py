@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -98,6 +100,22 @@ def effect_over_seeds(before: list[float], after: list[float]) -> dict:
     spread = max(seeds_summary(before)["std"], seeds_summary(after)["std"])
     return {"effect": effect, "spread": spread,
             "verdict": "within the seed-to-seed spread: noise" if abs(effect) <= spread else "beyond the seed-to-seed spread"}
+
+
+def change_table(before: list[dict], after: list[dict], measures: dict[str, Callable[[dict], float]],
+                 labels: tuple[str, str] = ("before", "after")) -> tuple[str, dict[str, dict]]:
+    """A one-change comparison over seeds (chapters 02 and 03): for each measure (name -> function of a run),
+    the mean ± std of `before`'s and `after`'s runs, the effect and its grade against the seed-to-seed spread
+    (`effect_over_seeds`). Returns the markdown table and the graded effects by measure."""
+    graded, rows = {}, []
+    for name, measure in measures.items():
+        b, a = [measure(r) for r in before], [measure(r) for r in after]
+        graded[name] = effect_over_seeds(b, a)
+        rows.append([name, f"{statistics.mean(b):.2f} ± {seeds_summary(b)['std']:.2f} ({len(b)})",
+                     f"{statistics.mean(a):.2f} ± {seeds_summary(a)['std']:.2f} ({len(a)})",
+                     f"{graded[name]['effect']:+.2f}", f"{graded[name]['spread']:.2f}", graded[name]["verdict"]])
+    return markdown_table(["measure", f"{labels[0]}: mean ± std (seeds)", f"{labels[1]}: mean ± std (seeds)",
+                           "effect (pp)", "seed spread (pp)", "verdict"], rows), graded
 
 
 def headline_runs(runs: list[dict]) -> list[dict]:

@@ -14,18 +14,21 @@ class Net(nn.Module):
     Every block is Conv (no bias: BatchNorm adds its own shift) -> ReLU -> BatchNorm, with Dropout after
     the two middle blocks. Most parameters sit after the pool, where strokes become digit parts.
     `everywhere` and `on_logits` are chapter 01's probe of the write-up's plateau: dropout after every block,
-    and on the 10 logits themselves.
+    and on the 10 logits themselves. `early_padding=1` is chapter 04's variant: the two convolutions before the
+    pool keep the 28 px (14 px after the pool, 8x8 before the average), the same parameters over more positions.
     """
 
-    def __init__(self, dropout: float, everywhere: bool = False, on_logits: bool = False):
+    def __init__(self, dropout: float, everywhere: bool = False, on_logits: bool = False, early_padding: int = 0):
         super().__init__()
         early = dropout if everywhere else 0.0  # chapter 01's probe: dropout after every block, as the write-up did
 
-        def block(cin, cout, p=0.0):
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, bias=False), nn.ReLU(), nn.BatchNorm2d(cout), nn.Dropout(p))
+        def block(cin, cout, p=0.0, padding=0):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=padding, bias=False), nn.ReLU(), nn.BatchNorm2d(cout),
+                                 nn.Dropout(p))
 
         layers = [
-            block(1, 8, early), block(8, 12, early),    # 28 -> 24 px, RF 5: edges and strokes (only 8-12 channels:
+            block(1, 8, early, early_padding), block(8, 12, early, early_padding),  # 28 -> 24 px, RF 5: edges and
+                                                        # strokes (only 8-12 channels:
                                                         # dropping any of them loses information nothing later recovers)
             nn.MaxPool2d(2, 2),                         # 24 -> 12 px, RF 6, jump 2
             block(12, 16, dropout), block(16, 16, dropout),  # 12 -> 8 px, RF 14: parts of digits, regularised
@@ -39,6 +42,17 @@ class Net(nn.Module):
 
     def forward(self, x):
         return self.features(x).flatten(1)  # logits; cross-entropy applies log-softmax
+
+
+def set_bn_momentum(model: nn.Module, momentum: float) -> nn.Module:
+    """Chapter 04: every BatchNorm's running statistics follow the batches with this momentum (PyTorch's default,
+    0.1, makes them an average of about the last 10 batches; 0.01, of about the last 100)."""
+    if not 0.0 < momentum <= 1.0:
+        raise ValueError(f"momentum={momentum!r} is not allowed: expected a number in (0, 1]")
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = momentum
+    return model
 
 
 def conv_block(cin: int, cout: int, dropout: float, stride: int = 1, padding: int = 0) -> nn.Sequential:

@@ -20,9 +20,9 @@ import torch
 from .augment import RandomAffine
 from .data import load_mnist
 from .metrics import markdown_table
-from .models import Net, StridedNet
+from .models import Net, StridedNet, set_bn_momentum
 from .paths import REPO_ROOT, write_json, write_text
-from .train import fit
+from .train import FinishBy, fit, moving_average
 
 VALIDATION = 5000
 OUT = REPO_ROOT / "outputs" / "search"
@@ -30,11 +30,13 @@ LAST = {"04": 5, "05": 3}  # the chapter's target is about each of its last N ep
 
 
 MODELS = {"net": lambda recipe: Net(recipe["dropout"]),  # chapter 04's (01's skeleton)
+          "net-padded": lambda recipe: Net(recipe["dropout"], early_padding=1),  # the same, 28 px until the pool
           "strided13": lambda recipe: StridedNet(recipe["dropout"], c=13)}  # chapter 05's Model_3
 
 
 BASE = dict(model="net", dropout=0.1, lr=0.02, momentum=0.9, batch_size=128, schedule="step", step_size=10,
-            gamma=0.1, rotation=10.0, translate=0.1, epochs=15)
+            gamma=0.1, rotation=10.0, translate=0.1, epochs=15, ema=None)
+OURS = dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05)  # chapter 04's first choice
 CANDIDATES = {
     "04": {
         "writeup": dict(BASE),
@@ -45,12 +47,19 @@ CANDIDATES = {
         "onecycle-0.1-mild": dict(BASE, schedule="onecycle", lr=0.1, rotation=7.0, translate=0.05),
         "onecycle-0.05-mild-b64": dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05, batch_size=64),
         "onecycle-0.05-mild-drop0.05": dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05, dropout=0.05),
+        "onecycle-0.05-mild-ema0.999": dict(OURS, ema=0.999),
+        "onecycle-0.05-mild-ema0.998": dict(OURS, ema=0.998),
+        "onecycle11-0.05-mild": dict(OURS, anneal_epochs=11),
+        "onecycle11-0.05-mild-bn0.01": dict(OURS, anneal_epochs=11, bn_momentum=0.01),
+        "padded-onecycle11-0.05-mild": dict(OURS, anneal_epochs=11, model="net-padded"),
+        "padded-onecycle11-0.05-mild-bn0.01": dict(OURS, anneal_epochs=11, model="net-padded", bn_momentum=0.01),
     },
     "05": {
         "final": dict(BASE, model="strided13", lr=0.1, step_size=4, gamma=0.4, rotation=0.0, translate=0.0),
         "final-mild": dict(BASE, model="strided13", lr=0.1, step_size=4, gamma=0.4, rotation=7.0, translate=0.05),
         "onecycle-0.05": dict(BASE, model="strided13", schedule="onecycle", lr=0.05, rotation=0.0, translate=0.0),
         "onecycle-0.05-mild": dict(BASE, model="strided13", schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05),
+        "onecycle-0.05-mild-ema0.999": dict(OURS, model="strided13", ema=0.999),
     },
 }
 
@@ -60,17 +69,22 @@ def train(chapter: str, name: str, seed: int) -> dict:
     data = load_mnist().split_validation(VALIDATION, seed=0)
     torch.manual_seed(seed)
     model = MODELS[recipe["model"]](recipe)
+    if recipe.get("bn_momentum") is not None:
+        set_bn_momentum(model, recipe["bn_momentum"])
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe["momentum"])
     scheduler = batch_scheduler = None
     if recipe["schedule"] == "step":
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, recipe["step_size"], recipe["gamma"])
     else:
         steps = math.ceil(len(data.train_x) / recipe["batch_size"])
-        batch_scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe["lr"], epochs=recipe["epochs"],
-                                                              steps_per_epoch=steps)
+        anneal = recipe.get("anneal_epochs") or recipe["epochs"]  # OneCycleLR over the first `anneal` epochs, then hold
+        batch_scheduler = FinishBy(torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe["lr"], epochs=anneal,
+                                                                       steps_per_epoch=steps), anneal * steps - 1)
     augment = RandomAffine(degrees=recipe["rotation"], translate=recipe["translate"]) if recipe["rotation"] else None
+    average = None if recipe.get("ema") is None else moving_average(model, recipe["ema"])
     history = fit(model, optimizer, data, epochs=recipe["epochs"], batch_size=recipe["batch_size"], seed=seed,
-                  scheduler=scheduler, batch_scheduler=batch_scheduler, transform=augment, progress=False)
+                  scheduler=scheduler, batch_scheduler=batch_scheduler, transform=augment, progress=False,
+                  average=average)
     run = {"chapter": chapter, "candidate": name, "seed": seed, "recipe": recipe,
            "params": sum(p.numel() for p in model.parameters()), "threads": torch.get_num_threads(),
            "validation": VALIDATION, "epochs": history}

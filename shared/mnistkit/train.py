@@ -82,12 +82,13 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
                 batch_size: int, generator: torch.Generator, transform: Callable | None = None,
                 loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
                 desc: str = "train", progress: bool = True, batch_scheduler=None,
-                teacher_forcing: bool = False, precision: str = "fp32") -> dict:
+                teacher_forcing: bool = False, precision: str = "fp32", average=None) -> dict:
     """One pass over the training split; returns mean train loss and accuracy (%).
 
     `batch_scheduler` (e.g. OneCycleLR, or a warm-up) is stepped after every optimizer step.
     `teacher_forcing` calls the model as `model(x, y)`: a sequence model reads the true previous outputs.
     `precision` ("fp32", "bf16" or "fp16", see `mnistkit.precision`) is the forward pass's; the loss is fp32.
+    `average` (a `torch.optim.swa_utils.AveragedModel` of `model`) is updated after every optimizer step.
     """
     model.train()
     device = data.device
@@ -112,6 +113,8 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
         scaler.update()
         if batch_scheduler is not None:
             batch_scheduler.step()
+        if average is not None:
+            average.update_parameters(model)
         # Accumulate on the device; one sync per progress update, not per batch.
         total_loss += loss.detach() * len(idx)
         correct += correct_fn(output.detach(), y)
@@ -207,6 +210,30 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_ste
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def moving_average(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """Chapter 04's exponential moving average of `model`'s weights and BatchNorm statistics: after every step,
+    average <- decay * average + (1 - decay) * model. With decay 0.999 it spans about the last 1,000 steps (two
+    epochs at batch 128), so the model it scores is steadier from epoch to epoch than the last step's weights."""
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"decay={decay!r} is not allowed: expected a number in (0, 1)")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+class FinishBy:
+    """A per-batch schedule that ends early: steps `scheduler` (built for `steps` batches, e.g. a OneCycleLR over
+    the first 11 of 15 epochs) `steps` times, then leaves the rate where it ended. Chapter 04: a target on each of
+    the last 5 epochs asks for a model that has finished annealing when those epochs begin."""
+
+    def __init__(self, scheduler, steps: int):
+        self.scheduler, self.steps, self.count = scheduler, steps, 0
+
+    def step(self) -> None:
+        if self.count < self.steps:
+            self.scheduler.step()
+            self.count += 1
+
+
 def current_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
@@ -216,7 +243,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
         loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
         on_epoch_end: Callable[[dict], bool | None] | None = None, progress: bool = True,
         log: bool = True, eval_name: str = "test", batch_scheduler=None, teacher_forcing: bool = False,
-        eval_metrics: dict[str, CorrectFn] | None = None, precision: str = "fp32") -> list[dict]:
+        eval_metrics: dict[str, CorrectFn] | None = None, precision: str = "fp32", average=None) -> list[dict]:
     """Train for `epochs` and return the history: one dict per epoch with
     epoch, train_loss, train_acc, test_loss, test_acc, lr (the rate used that epoch), seconds.
 
@@ -230,7 +257,10 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
     `teacher_forcing` trains a sequence model as `model(x, y)` (it is evaluated as `model(x)`);
     `eval_metrics` (name -> count function, see `evaluate`) adds accuracies to each record under their names.
     `precision` is a resolved `mnistkit.precision` name ("fp32", "bf16", "fp16") for training and evaluation.
+    `average` (a `torch.optim.swa_utils.AveragedModel` of `model`, e.g. an exponential moving average of its
+    weights, chapter 04) is updated after every optimizer step, and it is the model evaluated each epoch.
     """
+    scored = model if average is None else average
     generator = seed_everything(seed)
     history = []
     for epoch in range(1, epochs + 1):
@@ -239,13 +269,13 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
         train = train_epoch(model, optimizer, data, batch_size=batch_size, generator=generator,
                             transform=transform, loss_fn=loss_fn, correct_fn=correct_fn,
                             desc=f"epoch={epoch:02d}", progress=progress, batch_scheduler=batch_scheduler,
-                            teacher_forcing=teacher_forcing, precision=precision)
+                            teacher_forcing=teacher_forcing, precision=precision, average=average)
         if data.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         val = None if getattr(data, "val_x", None) is None else evaluate(
-            model, data.val_x, data.val_y, data.normalize, loss_fn=loss_fn, correct_fn=correct_fn, precision=precision)
-        test = evaluate(model, data.test_x, data.test_y, data.normalize, loss_fn=loss_fn, correct_fn=correct_fn,
+            scored, data.val_x, data.val_y, data.normalize, loss_fn=loss_fn, correct_fn=correct_fn, precision=precision)
+        test = evaluate(scored, data.test_x, data.test_y, data.normalize, loss_fn=loss_fn, correct_fn=correct_fn,
                         metrics=eval_metrics, precision=precision)
         if scheduler is not None:
             scheduler.step()

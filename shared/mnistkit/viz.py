@@ -78,6 +78,20 @@ def ink_share(maps: torch.Tensor, images: torch.Tensor, threshold: float = 0.2) 
     return mass / ink.flatten(1).mean(1)
 
 
+def map_consistency(maps: torch.Tensor) -> float:
+    """Mean Pearson correlation between the attention maps of every pair of images ((n, ...) -> a number in
+    [-1, 1]): near 1, the map is the same whatever the digit (fixed places of the grid); near 0, it moves with
+    the image."""
+    flat = maps.flatten(1).double()
+    if len(flat) < 2:
+        raise ValueError(f"{len(flat)} map(s): a correlation between images needs at least 2")
+    flat = flat - flat.mean(1, keepdim=True)
+    flat = flat / flat.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    corr = flat @ flat.T
+    n = len(flat)
+    return float((corr.sum() - corr.diagonal().sum()) / (n * (n - 1)))
+
+
 def top_confusions(y: torch.Tensor, predicted: torch.Tensor, k: int = 3) -> list[tuple[int, int, int]]:
     """The k most frequent (true, predicted, count) mistakes."""
     y, predicted = torch.as_tensor(y), torch.as_tensor(predicted)

@@ -163,3 +163,15 @@ def test_seed_runs_gathers_one_run_per_seed_from_the_chapter_and_its_sweep(tmp_p
                      [run_record("model2", 10, HISTORY, seed=k, point=k), run_record("other", 10, HISTORY, seed=k)])
     runs = seed_runs("02_x", "model2", "02-seeds")
     assert [(r["seed"], "sweep" in r) for r in runs] == [(1, False), (2, True), (3, True)]
+
+
+def test_change_table_grades_each_measure_against_the_seed_spread():
+    from mnistkit.metrics import change_table
+    before = [{"acc": v} for v in (99.30, 99.32, 99.28)]
+    after = [{"acc": v} for v in (99.50, 99.52, 99.48)]
+    noisy = [{"acc": v} for v in (99.20, 99.45, 99.31)]
+    table, graded = change_table(before, after, {"final test %": lambda r: r["acc"]}, labels=("01", "02"))
+    assert graded["final test %"]["verdict"] == "beyond the seed-to-seed spread"
+    assert "| final test % | 99.30 ± 0.02 (3) | 99.50 ± 0.02 (3) | +0.20 |" in table
+    _, graded = change_table(before, noisy, {"final test %": lambda r: r["acc"]})
+    assert graded["final test %"]["verdict"].endswith("noise")

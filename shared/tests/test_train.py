@@ -132,3 +132,41 @@ def test_a_validation_split_is_its_own_field_and_fit_evaluates_it_beside_the_tes
 
 def test_without_a_validation_split_the_record_is_as_before():
     assert list(run(seed=1, epochs=1)[0]) == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"]
+
+
+def test_finish_by_anneals_in_its_steps_then_holds_the_last_rate():
+    from mnistkit.train import FinishBy
+    torch.manual_seed(0)
+    model = small_cnn()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    # OneCycleLR over the first 2 epochs (8 steps each), then the rate stays where it ended for epochs 3 and 4.
+    sched = FinishBy(torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=16), steps=15)
+    history = fit(model, opt, toy_data(), epochs=4, batch_size=32, batch_scheduler=sched, progress=False, log=False)
+    assert sched.count == 15 and sched.scheduler.last_epoch == 15
+    assert history[2]["lr"] == history[3]["lr"] == pytest.approx(0.1 / 25 / 1e4)
+
+
+def test_fit_scores_the_moving_average_when_given_one():
+    from mnistkit.train import evaluate, moving_average
+    torch.manual_seed(0)
+    model = small_cnn()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    average = moving_average(model, 0.9)
+    data = toy_data()
+    history = fit(model, opt, data, epochs=2, batch_size=32, progress=False, log=False, average=average)
+    assert average.n_averaged.item() == 16  # updated after every one of the 16 steps
+    scored = evaluate(average, data.test_x, data.test_y, data.normalize)
+    assert history[-1]["test_acc"] == scored["acc"]
+    assert any((a != b).any() for a, b in zip(average.module.parameters(), model.parameters()))
+    with pytest.raises(ValueError, match="decay=1.5 is not allowed"):
+        moving_average(model, 1.5)
+
+
+def test_set_bn_momentum_and_early_padding_keep_the_parameter_count():
+    from mnistkit.models import Net, set_bn_momentum
+    net, padded = Net(0.1), set_bn_momentum(Net(0.1, early_padding=1), 0.01)
+    assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in padded.parameters()) == 7568
+    assert {m.momentum for m in padded.modules() if isinstance(m, nn.BatchNorm2d)} == {0.01}
+    assert padded.features[:3](torch.zeros(1, 1, 28, 28)).shape[-1] == 14  # 28 px until the pool
+    with pytest.raises(ValueError, match="momentum=0 is not allowed"):
+        set_bn_momentum(net, 0)

@@ -52,3 +52,14 @@ def test_top_confusions():
     y = torch.tensor([4, 4, 4, 9, 3, 3])
     p = torch.tensor([9, 9, 4, 4, 5, 3])
     assert top_confusions(y, p, k=2) == [(4, 9, 2), (3, 5, 1)]  # ties broken by label order
+
+
+def test_map_consistency_is_one_for_fixed_maps_and_near_zero_for_unrelated_ones():
+    from mnistkit.viz import map_consistency
+    spot = torch.zeros(16)
+    spot[5] = 1.0
+    assert map_consistency(torch.stack([spot, 2 * spot, spot + 0.1])) == pytest.approx(1.0)
+    unrelated = torch.eye(16)[:4]  # each map on its own patch
+    assert map_consistency(unrelated) == pytest.approx(-1 / 15)
+    with pytest.raises(ValueError, match="at least 2"):
+        map_consistency(spot[None])
