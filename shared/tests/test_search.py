@@ -20,6 +20,7 @@ def test_search_table_ranks_candidates_by_their_worst_validation_epoch(tmp_path,
     rows = search.search_rows("04")
     assert [r["candidate"] for r in rows] == ["onecycle-0.05", "writeup"]  # ranked by validation, never by test
     assert rows[1]["worst_val"] == pytest.approx(99.2) and rows[1]["changes"] == "(none)"
+    assert rows[1]["spread_val"] == pytest.approx(0.1)  # highest minus lowest of the last 5
     assert rows[0]["changes"] == "lr=0.05, schedule=onecycle"
     assert "| onecycle-0.05 | 1 | 7,568 | 99.30 |" in search.search_table("04")
     assert "No search run of chapter 05" in search.search_table("05")
