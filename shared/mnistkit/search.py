@@ -48,7 +48,6 @@ CANDIDATES = {
         "onecycle-0.05-mild-b64": dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05, batch_size=64),
         "onecycle-0.05-mild-drop0.05": dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05, dropout=0.05),
         "onecycle-0.05-mild-ema0.999": dict(OURS, ema=0.999),
-        "onecycle-0.05-mild-ema0.998": dict(OURS, ema=0.998),
         "onecycle11-0.05-mild": dict(OURS, anneal_epochs=11),
         "onecycle11-0.05-mild-bn0.01": dict(OURS, anneal_epochs=11, bn_momentum=0.01),
         "padded-onecycle11-0.05-mild": dict(OURS, anneal_epochs=11, model="net-padded"),
@@ -59,7 +58,7 @@ CANDIDATES = {
         "final-mild": dict(BASE, model="strided13", lr=0.1, step_size=4, gamma=0.4, rotation=7.0, translate=0.05),
         "onecycle-0.05": dict(BASE, model="strided13", schedule="onecycle", lr=0.05, rotation=0.0, translate=0.0),
         "onecycle-0.05-mild": dict(BASE, model="strided13", schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05),
-        "onecycle-0.05-mild-ema0.999": dict(OURS, model="strided13", ema=0.999),
+        "onecycle13-0.05-mild-bn0.01": dict(OURS, model="strided13", anneal_epochs=13, bn_momentum=0.01),
     },
 }
 
