@@ -156,8 +156,14 @@ def headline_row(stem: str, runs: list[dict]) -> list | None:
     link = f"[{stem}](outputs/{stem}/{stem}.ipynb)"
     if headline is None:
         return [link, WITHOUT_TRAINING.get(stem, "–"), "–", "–", "–", "–", "–", "–"]
-    marked = headline_runs(runs)
-    carrying = marked or [run for run in runs if re.search(headline.runs, run["name"])]
+    # A sweep's runs count as more seeds of the claim only where the sweep varies the seed alone (points
+    # "seed=<k>"): the points of a hyperparameter sweep (chapter 08's vit-small) are other recipes.
+    seeded = [run for run in runs if "sweep" not in run or re.fullmatch(r"seed=\d+", run.get("point", ""))]
+    named = {}  # one run per (name, seed): the chapter's own before a sweep's
+    for run in seeded:
+        if re.search(headline.runs, run["name"]):
+            named.setdefault((run["name"], run.get("seed")), run)
+    carrying = headline_runs(seeded) or list(named.values())
     if not carrying:
         return None
     values = [headline_value(run, headline.metric) for run in carrying]

@@ -175,3 +175,14 @@ def test_change_table_grades_each_measure_against_the_seed_spread():
     assert "| final test % | 99.30 ± 0.02 (3) | 99.50 ± 0.02 (3) | +0.20 |" in table
     _, graded = change_table(before, noisy, {"final test %": lambda r: r["acc"]})
     assert graded["final test %"]["verdict"].endswith("noise")
+
+
+def test_a_hyperparameter_sweep_is_not_counted_as_more_seeds_of_a_claim(tmp_path):
+    from mnistkit.report import chapter_summary
+    save_metrics(tmp_path / "08_vit", "08_vit", [run_record("vit", 139018, HISTORY, seed=1)])
+    short = [dict(e, test_acc=50.0) for e in HISTORY[:2]]
+    for point in ("depth=2_lr=0.001", "depth=4_lr=0.003"):  # other recipes, seed 1: not repeats of the claim
+        save_metrics(tmp_path / "sweeps" / "vit-small" / point / "08_vit", "08_vit", [run_record("vit", 72074, short, seed=1)])
+    save_metrics(tmp_path / "sweeps" / "vit-seeds" / "seed=2" / "08_vit", "08_vit", [run_record("vit", 139018, HISTORY, seed=2)])
+    row = next(line for line in chapter_summary(tmp_path).splitlines() if "08_vit" in line)
+    assert "| 1, 2 | 139,018 |" in row and "72,074" not in row
