@@ -51,7 +51,6 @@ CANDIDATES = {
         "onecycle11-0.05-mild": dict(OURS, anneal_epochs=11),
         "onecycle11-0.05-mild-bn0.01": dict(OURS, anneal_epochs=11, bn_momentum=0.01),
         "padded-onecycle11-0.05-mild": dict(OURS, anneal_epochs=11, model="net-padded"),
-        "padded-onecycle11-0.05-mild-bn0.01": dict(OURS, anneal_epochs=11, model="net-padded", bn_momentum=0.01),
     },
     "05": {
         "final": dict(BASE, model="strided13", lr=0.1, step_size=4, gamma=0.4, rotation=0.0, translate=0.0),
