@@ -120,10 +120,14 @@ def change_table(before: list[dict], after: list[dict], measures: dict[str, Call
 
 def headline_runs(runs: list[dict]) -> list[dict]:
     """The runs marked `"headline": true`, one per (name, seed): a chapter's own run of a seed wins over a sweep's."""
+    return one_per_seed([run for run in runs if run.get("headline")])
+
+
+def one_per_seed(runs: list[dict]) -> list[dict]:
+    """The first run of each (name, seed), in order: a chapter's own run before a sweep's repeat of it."""
     chosen = {}
     for run in runs:
-        if run.get("headline"):
-            chosen.setdefault((run["name"], run.get("seed")), run)
+        chosen.setdefault((run["name"], run.get("seed")), run)
     return list(chosen.values())
 
 

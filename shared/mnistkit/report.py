@@ -8,7 +8,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from .metrics import headline_runs, history_stats, load_metrics, markdown_table, sweep_runs
+from .metrics import headline_runs, history_stats, load_metrics, markdown_table, one_per_seed, sweep_runs
 from .paths import REPO_ROOT, outputs_root, replace_marked, repo_relative, write_text
 
 
@@ -159,11 +159,7 @@ def headline_row(stem: str, runs: list[dict]) -> list | None:
     # A sweep's runs count as more seeds of the claim only where the sweep varies the seed alone (points
     # "seed=<k>"): the points of a hyperparameter sweep (chapter 08's vit-small) are other recipes.
     seeded = [run for run in runs if "sweep" not in run or re.fullmatch(r"seed=\d+", run.get("point", ""))]
-    named = {}  # one run per (name, seed): the chapter's own before a sweep's
-    for run in seeded:
-        if re.search(headline.runs, run["name"]):
-            named.setdefault((run["name"], run.get("seed")), run)
-    carrying = headline_runs(seeded) or list(named.values())
+    carrying = headline_runs(seeded) or one_per_seed([run for run in seeded if re.search(headline.runs, run["name"])])
     if not carrying:
         return None
     values = [headline_value(run, headline.metric) for run in carrying]
