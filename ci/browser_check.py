@@ -165,13 +165,16 @@ def save(page) -> None:
 
 def check_chapter(page, base: str, stem: str, root: Path) -> list[str]:
     problems = []
-    page.goto(f"{base}/lab/tree/{stem}.ipynb")
+    # A workspace of its own: the page shows this notebook alone, so Run All cannot reach the previous chapter's
+    # tab, which JupyterLab would otherwise restore beside it (and may still hold as the current notebook).
+    page.goto(f"{base}/lab/workspaces/{stem}/tree/{stem}.ipynb")
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120000)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
     # Opened, connected to its kernel, saved: the file must be what the repository holds.
     save(page)
     if (root / f"{stem}.ipynb").read_bytes() != (ROOT / "notebooks" / f"{stem}.ipynb").read_bytes():
         problems.append("opening and saving the notebook changed it (git diff would not be empty)")
+    page.click(f".lm-DockPanel-tabBar .lm-TabBar-tab:has-text('{stem}.ipynb')")  # the current notebook, for Run All
     page.click(".lm-MenuBar-item:has-text('Run')")
     page.click("[data-command='runmenu:run-all']")
     page.wait_for_selector(".jp-CodeCell .jp-InputPrompt:has-text('*')", timeout=30000)
