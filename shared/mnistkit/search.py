@@ -2,7 +2,7 @@
 
     python -m mnistkit.search 04 onecycle-0.05 --seed 1
 
-trains one candidate recipe of chapter 04 or 05 for its 15 epochs on 55,000 training images and scores it on
+trains one candidate recipe of chapter 04, 05 or 06 for its 15 epochs on 55,000 training images and scores it on
 the 5,000 held out (`TensorData.split_validation`, split seed 0); the test set is evaluated too, but only recorded.
 Each run is saved as `outputs/search/<chapter>/<candidate>-seed<k>.json`; `--report` writes the table of every
 saved run (`outputs/search/RESULTS.md`) ranked by the worst validation accuracy over the chapter's last epochs,
@@ -16,20 +16,33 @@ import statistics
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .augment import RandomAffine
 from .data import load_mnist
 from .metrics import markdown_table
-from .models import Net, StridedNet, set_bn_momentum
+from .models import Net, SeparableNet, StridedNet, conv_block, set_bn_momentum
 from .paths import REPO_ROOT, write_json, write_text
 from .train import FinishBy, fit, moving_average
 
 VALIDATION = 5000
 OUT = REPO_ROOT / "outputs" / "search"
-LAST = {"04": 5, "05": 3}  # the chapter's target is about each of its last N epochs
+LAST = {"04": 5, "05": 3, "06": 3}  # the chapter's target is about each of its last N epochs
+
+
+def _wide_late_net(dropout: float) -> nn.Sequential:
+    """Search candidate: Net's layout with channels moved from before the pool to the last block (8, 10 | 16, 16, 20)."""
+    return nn.Sequential(conv_block(1, 8, 0.0), conv_block(8, 10, 0.0), nn.MaxPool2d(2), conv_block(10, 16, dropout),
+                         conv_block(16, 16, dropout), conv_block(16, 20, 0.0), nn.AdaptiveAvgPool2d(1),
+                         nn.Conv2d(20, 10, 1, bias=False), nn.Flatten())
 
 
 MODELS = {"net": lambda recipe: Net(recipe["dropout"]),  # chapter 04's (01's skeleton)
+          "wide-late": lambda recipe: _wide_late_net(recipe["dropout"]),
+          "separable36": lambda recipe: SeparableNet(recipe["dropout"]),  # chapter 04's of ours
+          "separable32x4": lambda recipe: SeparableNet(recipe["dropout"], width=32, blocks=4),
+          "separable36-strided": lambda recipe: SeparableNet(recipe["dropout"], strided=True),
+          "separable23-small": lambda recipe: SeparableNet(recipe["dropout"], width=23, early=12),  # chapter 06: < 4,000
           "net-padded": lambda recipe: Net(recipe["dropout"], early_padding=1),  # the same, 28 px until the pool
           "strided13": lambda recipe: StridedNet(recipe["dropout"], c=13)}  # chapter 05's Model_3
 
@@ -51,6 +64,10 @@ CANDIDATES = {
         "onecycle11-0.05-mild": dict(OURS, anneal_epochs=11),
         "onecycle11-0.05-mild-bn0.01": dict(OURS, anneal_epochs=11, bn_momentum=0.01),
         "padded-onecycle11-0.05-mild": dict(OURS, anneal_epochs=11, model="net-padded"),
+        "wide-late-ours": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="wide-late"),
+        "separable36-ours": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable36"),
+        "separable36-ours-nodrop": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable36", dropout=0.0),
+        "separable32x4-ours": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable32x4"),
     },
     "05": {
         "final": dict(BASE, model="strided13", lr=0.1, step_size=4, gamma=0.4, rotation=0.0, translate=0.0),
@@ -58,6 +75,10 @@ CANDIDATES = {
         "onecycle-0.05": dict(BASE, model="strided13", schedule="onecycle", lr=0.05, rotation=0.0, translate=0.0),
         "onecycle-0.05-mild": dict(BASE, model="strided13", schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05),
         "onecycle13-0.05-mild-bn0.01": dict(OURS, model="strided13", anneal_epochs=13, bn_momentum=0.01),
+        "separable36-strided-ours": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable36-strided"),
+    },
+    "06": {
+        "separable23-small": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable23-small", dropout=0.0),
     },
 }
 

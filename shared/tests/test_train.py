@@ -170,3 +170,16 @@ def test_set_bn_momentum_and_early_padding_keep_the_parameter_count():
     assert padded.features[:3](torch.zeros(1, 1, 28, 28)).shape[-1] == 14  # 28 px until the pool
     with pytest.raises(ValueError, match="momentum=0 is not allowed"):
         set_bn_momentum(net, 0)
+
+
+def test_separable_net_fits_the_budgets_and_rejects_bad_widths():
+    from mnistkit.models import SeparableNet, separable_block
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(SeparableNet(0.1)) == 7356 < 8000  # chapter 04's budget
+    assert count(SeparableNet(0.0, width=23, early=12)) < 4000  # chapter 06's
+    depthwise, pointwise = separable_block(36, 0.0)[:2]
+    assert count(depthwise) == 9 * 36 and count(pointwise) == 36 * 36  # 9c + c^2, not 9c^2
+    for kw in (dict(), dict(strided=True), dict(width=23, early=12), dict(width=32, blocks=4)):
+        assert SeparableNet(0.1, **kw).eval()(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    with pytest.raises(ValueError, match="width=0 is not allowed"):
+        SeparableNet(0.1, width=0)
