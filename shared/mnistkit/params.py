@@ -56,11 +56,11 @@ def check_choice(name: str, value, choices) -> object:
     return value
 
 
-def check_list(name: str, value, check_item, *, unique: bool = True) -> list:
-    """A non-empty list (or tuple) whose items each pass `check_item(item_name, item)`, e.g.
-    `check_list("seeds", seeds, lambda n, v: check_int(n, v, low=0))`; duplicates are refused."""
-    if not isinstance(value, (list, tuple)) or not value:
-        _fail(name, value, "expected a non-empty list")
+def check_list(name: str, value, check_item, *, unique: bool = True, empty: bool = False) -> list:
+    """A non-empty list (or tuple; `empty=True` also allows []) whose items each pass `check_item(item_name, item)`,
+    e.g. `check_list("seeds", seeds, lambda n, v: check_int(n, v, low=0))`; duplicates are refused."""
+    if not isinstance(value, (list, tuple)) or not (value or empty):
+        _fail(name, value, "expected a list" if empty else "expected a non-empty list")
     items = [check_item(f"{name}[{i}]", item) for i, item in enumerate(value)]
     if unique and len(set(items)) != len(items):
         _fail(name, value, "expected each item once (no duplicates)")

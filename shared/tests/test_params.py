@@ -51,3 +51,9 @@ def test_one_parser_reads_command_line_values_for_the_course_and_for_sweeps():
     from mnistkit.params import parse_value
     assert course.parse_value is parse_value and sweep.parse_value is parse_value
     assert [parse_value(v) for v in ("true", "False", "0.001", "4", "[1, 2]", "auto")] == [True, False, 0.001, 4, [1, 2], "auto"]
+
+
+def test_check_list_allows_an_empty_list_only_when_asked():
+    assert check_list("separable_widths", [], lambda n, v: check_int(n, v), empty=True) == []
+    with pytest.raises(ParameterError, match="expected a list"):
+        check_list("separable_widths", 3, lambda n, v: check_int(n, v), empty=True)
