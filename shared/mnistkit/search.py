@@ -42,6 +42,7 @@ MODELS = {"net": lambda recipe: Net(recipe["dropout"]),  # chapter 04's (01's sk
           "separable36": lambda recipe: SeparableNet(recipe["dropout"]),  # chapter 04's of ours
           "separable32x4": lambda recipe: SeparableNet(recipe["dropout"], width=32, blocks=4),
           "separable36-strided": lambda recipe: SeparableNet(recipe["dropout"], strided=True),
+          "separable38-early12": lambda recipe: SeparableNet(recipe["dropout"], width=38, early=12),
           "separable23-small": lambda recipe: SeparableNet(recipe["dropout"], width=23, early=12),  # chapter 06: < 4,000
           "net-padded": lambda recipe: Net(recipe["dropout"], early_padding=1),  # the same, 28 px until the pool
           "strided13": lambda recipe: StridedNet(recipe["dropout"], c=13)}  # chapter 05's Model_3
@@ -68,6 +69,8 @@ CANDIDATES = {
         "separable36-ours": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable36"),
         "separable36-ours-nodrop": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable36", dropout=0.0),
         "separable32x4-ours": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable32x4"),
+        "separable36-ours-drop0.05": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable36", dropout=0.05),
+        "separable38-early12-ours": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable38-early12"),
     },
     "05": {
         "final": dict(BASE, model="strided13", lr=0.1, step_size=4, gamma=0.4, rotation=0.0, translate=0.0),
