@@ -51,6 +51,7 @@ MODELS = {"net": lambda recipe: Net(recipe["dropout"]),  # chapter 04's (01's sk
 BASE = dict(model="net", dropout=0.1, lr=0.02, momentum=0.9, batch_size=128, schedule="step", step_size=10,
             gamma=0.1, rotation=10.0, translate=0.1, epochs=15, ema=None)
 OURS = dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05)  # chapter 04's first choice
+OURS_11 = dict(OURS, anneal_epochs=11, bn_momentum=0.01)  # chapter 04's schedule of ours, on which its networks were tried
 CANDIDATES = {
     "04": {
         "writeup": dict(BASE),
@@ -63,14 +64,13 @@ CANDIDATES = {
         "onecycle-0.05-mild-drop0.05": dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05, dropout=0.05),
         "onecycle-0.05-mild-ema0.999": dict(OURS, ema=0.999),
         "onecycle11-0.05-mild": dict(OURS, anneal_epochs=11),
-        "onecycle11-0.05-mild-bn0.01": dict(OURS, anneal_epochs=11, bn_momentum=0.01),
+        "onecycle11-0.05-mild-bn0.01": dict(OURS_11),
         "padded-onecycle11-0.05-mild": dict(OURS, anneal_epochs=11, model="net-padded"),
-        "wide-late-ours": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="wide-late"),
-        "separable36-ours": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable36"),
-        "separable36-ours-nodrop": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable36", dropout=0.0),
-        "separable32x4-ours": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable32x4"),
-        "separable36-ours-drop0.05": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable36", dropout=0.05),
-        "separable38-early12-ours": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable38-early12"),
+        "wide-late-ours": dict(OURS_11, model="wide-late"),
+        "separable36-ours": dict(OURS_11, model="separable36"),
+        "separable32x4-ours": dict(OURS_11, model="separable32x4"),
+        "separable36-ours-drop0.05": dict(OURS_11, model="separable36", dropout=0.05),
+        "separable38-early12-ours": dict(OURS_11, model="separable38-early12"),
     },
     "05": {
         "final": dict(BASE, model="strided13", lr=0.1, step_size=4, gamma=0.4, rotation=0.0, translate=0.0),
@@ -78,10 +78,10 @@ CANDIDATES = {
         "onecycle-0.05": dict(BASE, model="strided13", schedule="onecycle", lr=0.05, rotation=0.0, translate=0.0),
         "onecycle-0.05-mild": dict(BASE, model="strided13", schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05),
         "onecycle13-0.05-mild-bn0.01": dict(OURS, model="strided13", anneal_epochs=13, bn_momentum=0.01),
-        "separable36-strided-ours": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable36-strided"),
+        "separable36-strided-ours": dict(OURS_11, model="separable36-strided"),
     },
     "06": {
-        "separable23-small": dict(OURS, anneal_epochs=11, bn_momentum=0.01, model="separable23-small", dropout=0.0),
+        "separable23-small": dict(OURS_11, model="separable23-small", dropout=0.0),
     },
 }
 
