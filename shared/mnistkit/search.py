@@ -2,7 +2,8 @@
 
     python -m mnistkit.search 04 onecycle-0.05 --seed 1
 
-trains one candidate recipe of chapter 04, 05 or 06 for its 15 epochs on 55,000 training images and scores it on
+trains one candidate recipe of chapter 04, 05 or 06 for its 15 epochs (07: its patch-attention model, 5 epochs, the
+model read from the chapter's own cells) on 55,000 training images and scores it on
 the 5,000 held out (`TensorData.split_validation`, split seed 0); the test set is evaluated too, but only recorded.
 Each run is saved as `outputs/search/<chapter>/<candidate>-seed<k>.json`; `--report` writes the table of every
 saved run (`outputs/search/RESULTS.md`) ranked by the worst validation accuracy over the chapter's last epochs,
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -27,7 +29,7 @@ from .train import FinishBy, fit, moving_average
 
 VALIDATION = 5000
 OUT = REPO_ROOT / "outputs" / "search"
-LAST = {"04": 5, "05": 3, "06": 3}  # the chapter's target is about each of its last N epochs
+LAST = {"04": 5, "05": 3, "06": 3, "07": 1}  # the chapter's target is about each of its last N epochs
 
 
 def _wide_late_net(dropout: float) -> nn.Sequential:
@@ -52,6 +54,9 @@ BASE = dict(model="net", dropout=0.1, lr=0.02, momentum=0.9, batch_size=128, sch
             gamma=0.1, rotation=10.0, translate=0.1, epochs=15, ema=None)
 OURS = dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05)  # chapter 04's first choice
 OURS_11 = dict(OURS, anneal_epochs=11, bn_momentum=0.01)  # chapter 04's schedule of ours, on which its networks were tried
+FIX_ADAMW = dict(model="patch-attention", d_model=64, ff_dim=128, heads=4, blocks=1, positional="sinusoidal",
+                 scaled=True, residual_norm=True, optimizer="adamw", lr=0.003, weight_decay=0.05, pct_start=0.2,
+                 batch_size=32, epochs=5)
 CANDIDATES = {
     "04": {
         "writeup": dict(BASE),
@@ -83,12 +88,43 @@ CANDIDATES = {
     "06": {
         "separable23-small": dict(OURS_11, model="separable23-small", dropout=0.0),
     },
+    # Chapter 07's fixed model at the write-up's size (<= 36,000 parameters), 5 epochs, batch 32, raw pixels; the
+    # first is the chapter's fix-adamw (one block of 64), the others trade width for depth at about the same size.
+    "07": {
+        "fix-adamw": FIX_ADAMW,
+        "d48-ff64-2blocks": dict(FIX_ADAMW, d_model=48, ff_dim=64, blocks=2),
+        "d36-ff72-3blocks": dict(FIX_ADAMW, d_model=36, ff_dim=72, blocks=3),
+        "d44-ff88-2blocks": dict(FIX_ADAMW, d_model=44, ff_dim=88, blocks=2),
+        "d48-ff64-2blocks-lr0.005": dict(FIX_ADAMW, d_model=48, ff_dim=64, blocks=2, lr=0.005),
+        "d32-ff64-4blocks": dict(FIX_ADAMW, d_model=32, ff_dim=64, blocks=4),
+        "d36-ff72-3blocks-lr0.005": dict(FIX_ADAMW, d_model=36, ff_dim=72, blocks=3, lr=0.005),
+    },
 }
+
+
+def _train_patch_attention(recipe: dict, data, seed: int) -> tuple[nn.Module, list[dict]]:
+    """Chapter 07's recipe: its PatchAttentionNet (read from the chapter), raw pixels, AdamW + one-cycle per batch."""
+    from .exercises import chapter_code
+
+    chapter07 = chapter_code("07_positional_encoding")
+    data = replace(data, mean=0.0, std=1.0)  # the write-up fed raw pixels in [0, 1]
+    torch.manual_seed(seed)
+    model = chapter07.PatchAttentionNet(**{k: recipe[k] for k in ("d_model", "ff_dim", "heads", "blocks",
+                                                                   "positional", "scaled", "residual_norm")})
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+    steps = recipe["epochs"] * math.ceil(len(data.train_x) / recipe["batch_size"])
+    one_cycle = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe["lr"], total_steps=steps,
+                                                    pct_start=recipe["pct_start"])
+    return model, fit(model, optimizer, data, epochs=recipe["epochs"], batch_size=recipe["batch_size"], seed=seed,
+                      batch_scheduler=one_cycle, progress=False)
 
 
 def train(chapter: str, name: str, seed: int) -> dict:
     recipe = CANDIDATES[chapter][name]
     data = load_mnist().split_validation(VALIDATION, seed=0)
+    if recipe["model"] == "patch-attention":
+        model, history = _train_patch_attention(recipe, data, seed)
+        return _save(chapter, name, seed, recipe, model, history)
     torch.manual_seed(seed)
     model = MODELS[recipe["model"]](recipe)
     if recipe.get("bn_momentum") is not None:
@@ -107,6 +143,10 @@ def train(chapter: str, name: str, seed: int) -> dict:
     history = fit(model, optimizer, data, epochs=recipe["epochs"], batch_size=recipe["batch_size"], seed=seed,
                   scheduler=scheduler, batch_scheduler=batch_scheduler, transform=augment, progress=False,
                   average=average)
+    return _save(chapter, name, seed, recipe, model, history)
+
+
+def _save(chapter: str, name: str, seed: int, recipe: dict, model: nn.Module, history: list[dict]) -> dict:
     run = {"chapter": chapter, "candidate": name, "seed": seed, "recipe": recipe,
            "params": sum(p.numel() for p in model.parameters()), "threads": torch.get_num_threads(),
            "validation": VALIDATION, "epochs": history}
@@ -133,10 +173,11 @@ def search_rows(chapter: str) -> list[dict]:
 def search_table(chapter: str) -> str:
     """The markdown table of a chapter's search (what a chapter shows to say how its recipe was chosen)."""
     rows = search_rows(chapter)
+    first = next(iter(CANDIDATES[chapter]))  # the reference the changes are counted from
     if not rows:
         return f"_No search run of chapter {chapter} is saved: `python -m mnistkit.search {chapter} <candidates>`._"
     return markdown_table(["candidate", "seed", "params", f"worst val % (last {LAST[chapter]})", "mean val %",
-                           "spread (pp)", "final train %", "changes from the write-up's recipe"],
+                           "spread (pp)", "final train %", f"changes from {first}"],
                           [[r["candidate"], r["seed"], r["params"], f"{r['worst_val']:.2f}", f"{r['mean_val']:.2f}",
                             f"{r['spread_val']:.2f}", f"{r['final_train']:.2f}", r["changes"]] for r in rows])
 
@@ -146,7 +187,7 @@ def report() -> Path:
              f"Generated by `python -m mnistkit.search --report` from `outputs/search/*/*.json`. Every run trains on "
              f"55,000 training images and is scored on the {VALIDATION:,} held out (split seed 0); its test accuracy "
              "is recorded in the JSON but not used to choose. 'worst val' is the lowest validation accuracy over "
-             "the chapter's last epochs (5 for chapter 04, 3 for 05), best first; 'spread' is the highest minus the "
+             "the chapter's last epochs (5 for chapter 04, 3 for 05 and 06, the last of 5 for 07), best first; 'spread' is the highest minus the "
              "lowest over those epochs.", ""]
     for chapter in sorted(p.name for p in OUT.glob("*") if p.is_dir()):
         lines += [f"## Chapter {chapter}", "", search_table(chapter), ""]

@@ -30,3 +30,14 @@ def test_an_unknown_candidate_is_refused(capsys):
     with pytest.raises(SystemExit):
         search.main(["04", "onecycle-9"])
     assert "candidate 'onecycle-9' is not allowed: expected one of" in capsys.readouterr().err
+
+
+def test_chapter_07_candidates_are_the_chapters_model_within_the_write_ups_size():
+    from mnistkit.exercises import chapter_code
+
+    chapter07 = chapter_code("07_positional_encoding")
+    keys = ("d_model", "ff_dim", "heads", "blocks", "positional", "scaled", "residual_norm")
+    for name, recipe in search.CANDIDATES["07"].items():
+        model = chapter07.PatchAttentionNet(**{k: recipe[k] for k in keys})
+        assert sum(p.numel() for p in model.parameters()) <= 36_000, name  # the write-up's model has 33,995
+        assert recipe["epochs"] == 5 and recipe["batch_size"] == 32, name  # the write-up's budget
