@@ -57,6 +57,8 @@ OURS_11 = dict(OURS, anneal_epochs=11, bn_momentum=0.01)  # chapter 04's schedul
 FIX_ADAMW = dict(model="patch-attention", d_model=64, ff_dim=128, heads=4, blocks=1, positional="sinusoidal",
                  scaled=True, residual_norm=True, optimizer="adamw", lr=0.003, weight_decay=0.05, pct_start=0.2,
                  batch_size=32, epochs=5)
+# The arguments of chapter 07's PatchAttentionNet that a 07 candidate sets (the rest of its recipe is training).
+PATCH_ATTENTION_ARGS = ("d_model", "ff_dim", "heads", "blocks", "positional", "scaled", "residual_norm")
 CANDIDATES = {
     "04": {
         "writeup": dict(BASE),
@@ -109,8 +111,7 @@ def _train_patch_attention(recipe: dict, data, seed: int) -> tuple[nn.Module, li
     chapter07 = chapter_code("07_positional_encoding")
     data = replace(data, mean=0.0, std=1.0)  # the write-up fed raw pixels in [0, 1]
     torch.manual_seed(seed)
-    model = chapter07.PatchAttentionNet(**{k: recipe[k] for k in ("d_model", "ff_dim", "heads", "blocks",
-                                                                   "positional", "scaled", "residual_norm")})
+    model = chapter07.PatchAttentionNet(**{k: recipe[k] for k in PATCH_ATTENTION_ARGS})
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
     steps = recipe["epochs"] * math.ceil(len(data.train_x) / recipe["batch_size"])
     one_cycle = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe["lr"], total_steps=steps,

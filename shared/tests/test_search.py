@@ -36,8 +36,7 @@ def test_chapter_07_candidates_are_the_chapters_model_within_the_write_ups_size(
     from mnistkit.exercises import chapter_code
 
     chapter07 = chapter_code("07_positional_encoding")
-    keys = ("d_model", "ff_dim", "heads", "blocks", "positional", "scaled", "residual_norm")
     for name, recipe in search.CANDIDATES["07"].items():
-        model = chapter07.PatchAttentionNet(**{k: recipe[k] for k in keys})
+        model = chapter07.PatchAttentionNet(**{k: recipe[k] for k in search.PATCH_ATTENTION_ARGS})
         assert sum(p.numel() for p in model.parameters()) <= 36_000, name  # the write-up's model has 33,995
         assert recipe["epochs"] == 5 and recipe["batch_size"] == 32, name  # the write-up's budget
