@@ -30,12 +30,13 @@ from torchvision import datasets, transforms
 from mnistkit.augment import RandomAffine
 from mnistkit.course import machine
 from mnistkit.data import MNIST_MEAN, MNIST_STD, ensure_mnist, load_mnist
+from mnistkit.exercises import chapter_defaults
 from mnistkit.models import Net
 from mnistkit.params import pick_device
 from mnistkit.paths import REPO_ROOT, data_root, write_text
 from mnistkit.precision import autocast
 from mnistkit.train import batches
-from mnistkit.transformer import VisionTransformer
+from mnistkit.transformer import VIT_ARGS, VisionTransformer
 
 BATCH = 128
 CHAPTER04_DROPOUT = 0.1
@@ -115,9 +116,11 @@ def images_per_second(run, device, n_batches: int) -> float:
 
 
 def vit_step_seconds(device, precision: str, steps: int) -> float:
-    """Seconds per training step of chapter 08's ViT (its default configuration) on one batch of MNIST."""
+    """Seconds per training step of chapter 08's ViT (its default configuration, read from its parameters cell) on
+    one batch of MNIST."""
+    chapter = chapter_defaults("08_vit")
     torch.manual_seed(0)
-    model = VisionTransformer(patch=4, d_model=64, depth=4, heads=4, ff_dim=128, dropout=0.05).to(device).train()
+    model = VisionTransformer(**{k: chapter[k] for k in VIT_ARGS}).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     data = load_mnist(device=device)
     x, y = data.normalize(data.train_x[:BATCH]), data.train_y[:BATCH]

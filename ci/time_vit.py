@@ -3,9 +3,10 @@
     python ci/time_vit.py [--batches 60] [--repeats 3]
 
 The full course run may train chapters side by side (one thread each), which slows each of them; this
-script times the chapter's own training step (augmentation, forward, backward, AdamW and the per-batch
-schedule) on the chapter's default model with every CPU thread, for `--batches` batches, repeated, plus
-one pass over the test set, and projects the 15-epoch training time. Writes `outputs/TIMING_VIT.md`.
+script times the chapter's own training step (augmentation, forward in the chapter's default precision, backward,
+AdamW and the per-batch schedule) on the chapter's default model, read from the chapter's parameters cell, with
+every CPU thread, for `--batches` batches, repeated, plus one pass over the test set, and projects the training
+time of the chapter's epochs. Writes `outputs/TIMING_VIT.md`.
 """
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ import torch.nn.functional as F
 
 from mnistkit.augment import RandomAffine
 from mnistkit.data import load_mnist
+from mnistkit.exercises import chapter_defaults
 from mnistkit.params import pick_device
 from mnistkit.paths import REPO_ROOT, repo_relative, write_text
+from mnistkit.precision import autocast, resolve_precision
 from mnistkit.train import batches, evaluate
-from mnistkit.transformer import VisionTransformer
-
-BATCH, EPOCHS = 128, 15  # chapter 08's defaults
+from mnistkit.transformer import VIT_ARGS, VisionTransformer
 
 
 def main() -> None:
@@ -35,21 +36,26 @@ def main() -> None:
     args = parser.parse_args()
     device = pick_device("auto")
     data = load_mnist(device=device)
+    chapter = chapter_defaults("08_vit")
+    precision = resolve_precision(chapter["precision"], device)
+    batch, epochs = chapter["batch_size"], chapter["epochs"]
     torch.manual_seed(1)
-    model = VisionTransformer(dropout=0.05).to(device)  # chapter 08's default configuration
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
+    model = VisionTransformer(**{k: chapter[k] for k in VIT_ARGS}).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=chapter["lr"], weight_decay=chapter["weight_decay"])
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    augment, generator = RandomAffine(10, 0.1), torch.Generator().manual_seed(1)
+    augment, generator = RandomAffine(chapter["rotation"], chapter["translate"]), torch.Generator().manual_seed(1)
     model.train()
 
     def run(n: int) -> float:
         start = time.perf_counter()
-        for i, idx in enumerate(batches(len(data.train_x), BATCH, generator)):
+        for i, idx in enumerate(batches(len(data.train_x), batch, generator)):
             if i == n:
                 break
             idx = idx.to(device)
             x = augment(data.train_x[idx], generator)
-            loss = F.cross_entropy(model(data.normalize(x)), data.train_y[idx])
+            with autocast(precision, device):
+                output = model(data.normalize(x))
+            loss = F.cross_entropy(output.float(), data.train_y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -61,9 +67,9 @@ def main() -> None:
     run(5)  # warm-up
     per_batch = statistics.median(run(args.batches) for _ in range(args.repeats))
     start = time.perf_counter()
-    evaluate(model, data.test_x, data.test_y, data.normalize)
+    evaluate(model, data.test_x, data.test_y, data.normalize, precision=precision)
     per_eval = time.perf_counter() - start
-    steps = math.ceil(len(data.train_x) / BATCH)
+    steps = math.ceil(len(data.train_x) / batch)
     epoch = per_batch * steps + per_eval
     lines = [
         "# Chapter 08 ViT training time",
@@ -72,11 +78,11 @@ def main() -> None:
         "",
         "```",
         f"device {device} ({platform.machine()}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{sum(p.numel() for p in model.parameters()):,} parameters, batch {BATCH}",
+        f"{sum(p.numel() for p in model.parameters()):,} parameters, batch {batch}, {precision}",
         f"training step   {1000 * per_batch:.0f} ms/batch (median of {args.repeats} x {args.batches} batches)",
         f"test pass       {per_eval:.1f} s (10,000 images)",
         f"one epoch       {epoch:.0f} s ({steps} batches + one test pass)",
-        f"{EPOCHS} epochs       {EPOCHS * epoch / 60:.1f} min",
+        f"{epochs} epochs       {epochs * epoch / 60:.1f} min",
         "```",
         "",
     ]

@@ -29,8 +29,23 @@ from .report import write_reports
 NOTEBOOKS = REPO_ROOT / "notebooks"
 
 
+# A chapter that reads another chapter's outputs runs after it: 09 opens 08's ViT and 10's encoder-decoder.
+READS = {"09_vit_visualised": ("08_vit", "10_stacked_seq2seq")}
+
+
+def course_order(stems: list[str]) -> list[str]:
+    """`stems` in chapter order, except that a chapter of READS comes right after the last chapter it reads."""
+    order = sorted(stems)
+    for reader, sources in READS.items():
+        present = [s for s in sources if s in order]
+        if reader in order and present:
+            order.remove(reader)
+            order.insert(max(order.index(s) for s in present) + 1, reader)
+    return order
+
+
 def course_notebooks(only: list[str] | None = None) -> list[Path]:
-    books = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    books = [NOTEBOOKS / f"{stem}.ipynb" for stem in course_order([p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")])]
     if only:
         books = [p for p in books if any(p.stem.startswith(o) for o in only)]
         if not books:

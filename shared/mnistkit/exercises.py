@@ -45,6 +45,21 @@ def chapter_parameters(stem: str) -> list[str]:
             for t in node.targets if isinstance(t, ast.Name)]
 
 
+def chapter_defaults(stem: str) -> dict[str, object]:
+    """The values the chapter's `parameters` cell gives its parameters, where they are plain literals (numbers,
+    strings, lists); a value computed by a call (`profile = default_profile()`) is left out."""
+    notebook = nbformat.read(chapter_path(stem), as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    defaults = {}
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                defaults[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    return defaults
+
+
 def run_chapter(stem: str, variant: str, **parameters) -> dict[str, dict]:
     """Run chapter `stem` with papermill `parameters` (its outputs, metrics and figures go to
     build/exercises/<variant>/<stem>/); returns the runs of its metrics.json by name ({} if it saves none)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .transformer import DecoderBlock, PatchEmbed, TransformerBlock, causal_mask
+from .transformer import DecoderBlock, PatchEmbed, TransformerBlock, causal_mask, conv_stem
 
 START = 10  # the decoder's start token; digits are 0-9
 STEPS = 4   # digits per grid
@@ -18,9 +18,8 @@ STEPS = 4   # digits per grid
 
 class GridEncoder(nn.Module):
     """Patches (7x7 on a 56x56 grid: 8x8 = 64 tokens) + a learned positional embedding + pre-norm transformer
-    blocks + a final LayerNorm. `stem_channels` > 0 puts one 3x3 convolution in front of the patch embedding,
-    so each token is built from local stroke features rather than raw pixels (Xiao et al. 2021, "Early
-    convolutions help transformers see better"); 0 is the plain ViT patch embedding."""
+    blocks + a final LayerNorm. `stem_channels` > 0 puts chapter 08's `conv_stem` (one 3x3 convolution) in front
+    of the patch embedding; 0 is the plain ViT patch embedding."""
 
     def __init__(self, patch: int = 7, d_model: int = 64, depth: int = 4, heads: int = 4, ff_dim: int = 128,
                  dropout: float = 0.0, image: int = 56, stem_channels: int = 0):
@@ -28,8 +27,7 @@ class GridEncoder(nn.Module):
         if image % patch or (image // patch) % 2:
             raise ValueError(f"patch={patch} must divide the image size {image} into an even number of patches")
         self.grid = image // patch
-        self.stem = (nn.Sequential(nn.Conv2d(1, stem_channels, 3, padding=1), nn.GELU())
-                     if stem_channels else nn.Identity())
+        self.stem = conv_stem(stem_channels)  # chapter 08's
         self.patch_embed = PatchEmbed(patch, d_model, in_channels=stem_channels or 1)
         self.pos_embed = nn.Parameter(torch.randn(1, self.grid ** 2, d_model) * 0.02)
         self.blocks = nn.ModuleList(TransformerBlock(d_model, heads, ff_dim, dropout, pre_norm=True)

@@ -27,6 +27,13 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)  # (n, d, h, w) -> (n, h*w tokens, d), reading order
 
 
+def conv_stem(channels: int) -> nn.Module:
+    """One 3x3 convolution (1 -> `channels`, padding 1, so the image keeps its size) and a GELU, in front of the
+    patch embedding: each token is then cut from local stroke features rather than raw pixels (Xiao et al. 2021,
+    "Early convolutions help transformers see better"). 0 gives the plain ViT patch embedding (an identity)."""
+    return nn.Sequential(nn.Conv2d(1, channels, 3, padding=1), nn.GELU()) if channels else nn.Identity()
+
+
 class MultiHeadAttention(nn.Module):
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0):
         super().__init__()
@@ -114,17 +121,26 @@ def keep_attention(model: nn.Module, keep: bool = True) -> list[MultiHeadAttenti
     return layers
 
 
+# The arguments of VisionTransformer that chapter 08's parameters cell sets (the rest of its cell is training);
+# the search, `make bench` and `make time-vit` build the chapter's model from them.
+VIT_ARGS = ("patch", "d_model", "depth", "heads", "ff_dim", "dropout", "stem_channels")
+
+
 class VisionTransformer(nn.Module):
-    """Encoder-only ViT (chapter 08): patches -> tokens, a CLS token in front, learned positions, `depth` blocks,
-    a final LayerNorm and a linear head on the CLS token. The CLS token has no pixels of its own: everything it
-    knows it gathered by attention."""
+    """Encoder-only ViT (chapter 08): patches -> tokens (after an optional 3x3 convolution, `conv_stem`), a CLS
+    token in front, learned positions, `depth` blocks, a final LayerNorm and a linear head on the CLS token. The CLS
+    token has no pixels of its own: everything it knows it gathered by attention."""
 
     def __init__(self, patch: int = 4, d_model: int = 64, depth: int = 4, heads: int = 4, ff_dim: int = 128,
-                 dropout: float = 0.0, image: int = 28, classes: int = 10, pre_norm: bool = True):
+                 dropout: float = 0.0, image: int = 28, classes: int = 10, pre_norm: bool = True,
+                 stem_channels: int = 0):
         super().__init__()
         if image % patch:
             raise ValueError(f"patch={patch} does not divide the image size {image}")
-        self.patch_embed = PatchEmbed(patch, d_model)
+        if not isinstance(stem_channels, int) or stem_channels < 0:
+            raise ValueError(f"stem_channels={stem_channels!r} is not allowed: expected an integer >= 0 (0: no stem)")
+        self.stem = conv_stem(stem_channels)
+        self.patch_embed = PatchEmbed(patch, d_model, in_channels=stem_channels or 1)
         self.grid = image // patch
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d_model))
         self.pos_embed = nn.Parameter(torch.randn(1, self.grid ** 2 + 1, d_model) * 0.02)
@@ -134,7 +150,7 @@ class VisionTransformer(nn.Module):
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Patch tokens with the CLS token in front and positions added: the input of the first block."""
-        t = self.patch_embed(x)
+        t = self.patch_embed(self.stem(x))
         return torch.cat([self.cls_token.expand(len(x), -1, -1), t], dim=1) + self.pos_embed
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,7 @@
 import nbformat
 import pytest
 
-from mnistkit.course import course_notebooks, record_relative_paths
+from mnistkit.course import READS, course_notebooks, course_order, record_relative_paths
 from mnistkit.paths import REPO_ROOT
 
 
@@ -10,6 +10,15 @@ def test_selects_chapters_by_prefix():
     assert [p.stem[:2] for p in course_notebooks(["00", "04"])] == ["00", "04"]
     with pytest.raises(SystemExit, match="matches no notebook"):
         course_notebooks(["99"])
+
+
+def test_a_chapter_runs_after_the_chapters_it_reads():
+    stems = [p.stem for p in course_notebooks()]
+    for reader, sources in READS.items():
+        assert all(stems.index(source) < stems.index(reader) for source in sources), stems
+    assert course_order(["10_b", "09_vit_visualised", "08_vit", "11_c"]) == ["08_vit", "09_vit_visualised", "10_b", "11_c"]
+    assert course_order(["09_vit_visualised", "08_vit", "10_stacked_seq2seq", "11_c"]) == [
+        "08_vit", "10_stacked_seq2seq", "09_vit_visualised", "11_c"]
 
 
 def test_executed_notebook_records_repo_relative_paths(tmp_path):

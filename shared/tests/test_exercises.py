@@ -4,7 +4,14 @@ import inspect
 import nbformat
 import pytest
 
-from mnistkit.exercises import EXERCISES_ROOT, chapter_code, chapter_path, run_chapter
+from mnistkit.exercises import (
+    EXERCISES_ROOT,
+    chapter_code,
+    chapter_defaults,
+    chapter_parameters,
+    chapter_path,
+    run_chapter,
+)
 from mnistkit.paths import REPO_ROOT
 
 
@@ -40,3 +47,10 @@ def test_a_misspelt_parameter_is_refused_before_anything_runs():
     with pytest.raises(ValueError, match="'dropuot' is not a parameter of 01_skeleton: expected one of epochs, "):
         run_chapter("01_skeleton", "typo", dropuot=0.3, profile="quick")
     assert not (EXERCISES_ROOT / "typo").exists()
+
+
+def test_chapter_defaults_are_the_parameters_cells_literals():
+    defaults = chapter_defaults("08_vit")
+    assert set(defaults) < set(chapter_parameters("08_vit"))
+    assert "profile" not in defaults  # computed by a call: left out
+    assert isinstance(defaults["batch_size"], int) and isinstance(defaults["precision"], str)

@@ -40,3 +40,12 @@ def test_chapter_07_candidates_are_the_chapters_model_within_the_write_ups_size(
         model = chapter07.PatchAttentionNet(**{k: recipe[k] for k in search.PATCH_ATTENTION_ARGS})
         assert sum(p.numel() for p in model.parameters()) <= 36_000, name  # the write-up's model has 33,995
         assert recipe["epochs"] == 5 and recipe["batch_size"] == 32, name  # the write-up's budget
+
+
+def test_chapter_08_candidates_keep_the_chapters_budget():
+    from mnistkit.transformer import VIT_ARGS, VisionTransformer
+
+    for name, recipe in search.CANDIDATES["08"].items():
+        model = VisionTransformer(**{k: recipe[k] for k in VIT_ARGS})
+        assert sum(p.numel() for p in model.parameters()) <= 250_000, name
+        assert recipe["epochs"] <= 20, name

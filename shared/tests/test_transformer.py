@@ -58,3 +58,24 @@ def test_patch_embedding_tokens_follow_reading_order():
     x = torch.zeros(1, 1, 28, 28)
     x[0, 0, 7:14, 21:28] = 1  # second row of patches, fourth column -> token 1 * 4 + 3 = 7
     assert embed(x)[0, :, 0].argmax().item() == 7
+
+
+def test_vision_transformer_with_a_convolutional_stem():
+    import pytest
+
+    from mnistkit.seq2seq import GridEncoder
+    from mnistkit.transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    plain, stem = VisionTransformer(patch=7, d_model=16, depth=1, heads=2, ff_dim=32), \
+        VisionTransformer(patch=7, d_model=16, depth=1, heads=2, ff_dim=32, stem_channels=8)
+    x = torch.randn(3, 1, 28, 28)
+    assert stem(x).shape == plain(x).shape == (3, 10)
+    assert stem.tokens(x).shape == (3, 17, 16)  # 4x4 patches + CLS, whatever the stem's width
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    # the stem's 3x3 kernels (8 * 9 + 8) and a patch embedding that reads 8 channels instead of 1
+    assert count(stem) - count(plain) == (8 * 9 + 8) + 7 * 7 * 16 * (8 - 1)
+    # chapter 10's encoder builds the same stem: its saved checkpoints keep their key names
+    assert {k for k in GridEncoder(stem_channels=8).state_dict() if k.startswith("stem")} == {"stem.0.weight", "stem.0.bias"}
+    with pytest.raises(ValueError, match="stem_channels=-1 is not allowed"):
+        VisionTransformer(stem_channels=-1)
