@@ -160,6 +160,11 @@ def headline_row(stem: str, runs: list[dict]) -> list | None:
     # A sweep's runs count as more seeds of the claim only where the sweep varies the seed alone (points
     # "seed=<k>"): the points of a hyperparameter sweep (chapter 08's vit-small) are other recipes.
     seeded = [run for run in runs if "sweep" not in run or re.fullmatch(r"seed=\d+", run.get("point", ""))]
+    # ... and only where they trained like the chapter's own runs: chapter 08's fp32 seeds (its bf16/fp32 parity
+    # check) are the same recipe in another precision, not more seeds of the claim.
+    own_precisions = {run.get("precision") for run in runs if "sweep" not in run}
+    seeded = [run for run in seeded if "sweep" not in run or not own_precisions
+              or run.get("precision") in own_precisions]
     carrying = headline_runs(seeded) or one_per_seed([run for run in seeded if re.search(headline.runs, run["name"])])
     if not carrying:
         return None

@@ -186,3 +186,15 @@ def test_a_hyperparameter_sweep_is_not_counted_as_more_seeds_of_a_claim(tmp_path
     save_metrics(tmp_path / "sweeps" / "vit-seeds" / "seed=2" / "08_vit", "08_vit", [run_record("vit", 139018, HISTORY, seed=2)])
     row = next(line for line in chapter_summary(tmp_path).splitlines() if "08_vit" in line)
     assert "| 1, 2 | 139,018 |" in row and "72,074" not in row
+
+
+def test_headline_row_leaves_out_sweep_runs_in_another_precision():
+    from mnistkit.report import headline_row
+    low = [dict(e, test_acc=e["test_acc"] - 0.5) for e in HISTORY]
+    own = run_record("vit", 186218, HISTORY, seed=1, precision="bf16", headline=True)
+    seeds = [dict(run_record("vit", 186218, HISTORY, seed=k, precision="bf16", headline=True),
+                  sweep="08-seeds", point=f"seed={k}") for k in (2, 3)]
+    fp32 = [dict(run_record("vit", 186218, low, seed=k, precision="fp32", headline=True),
+                 sweep="08-fp32", point=f"seed={k}") for k in (1, 2, 3)]
+    row = headline_row("08_vit", [own] + fp32 + seeds)  # the fp32 sweep sorts first: it must not stand for seeds 2, 3
+    assert row[2] == "1, 2, 3" and row[6] == "3 of 3" and row[5] == pytest.approx(HISTORY[-1]["test_acc"])
