@@ -114,7 +114,6 @@ CANDIDATES = {
         "vit": VIT,
         "stem8-p7": VIT_STEM,
         "stem8-p7-d72": dict(VIT_STEM, d_model=72, ff_dim=144),
-        "stem8-p7-drop0.05": dict(VIT_STEM, dropout=0.05),
         "stem8-p7-depth6": dict(VIT_STEM, depth=6),
         "stem16-p7": dict(VIT_STEM, stem_channels=16),
     },

@@ -52,7 +52,7 @@ def test_bad_papermill_parameter_stops_the_notebook(tmp_path, name, value, messa
 @pytest.mark.parametrize("notebook,parameters,message", [
     ("05_strided_convs", {"models": ["model1", "model9"]}, "parameter models[1]='model9' is not allowed: expected one of"),
     ("06_capstone_small", {"candidates": [[8, 8, 12]]}, "parameter candidates[0]=[8, 8, 12] is not allowed: expected 5 widths"),
-    ("07_positional_encoding", {"seeds": [1, 1]}, "parameter seeds=[1, 1] is not allowed: expected each item once"),
+    ("07_positional_encoding", {"lr_sweep": [0.01, 0.01]}, "parameter lr_sweep=[0.01, 0.01] is not allowed: expected each item once"),
 ])
 def test_list_parameters_are_checked(tmp_path, notebook, parameters, message):
     with pytest.raises(pm.PapermillExecutionError) as info:
