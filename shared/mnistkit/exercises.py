@@ -37,21 +37,24 @@ def chapter_path(stem: str) -> Path:
     return path
 
 
-def chapter_parameters(stem: str) -> list[str]:
-    """The names the chapter's `parameters` cell assigns: what papermill may set."""
+def _parameters_cell(stem: str) -> list[ast.stmt]:
+    """The statements of the chapter's `parameters` cell (the one papermill injects after)."""
     notebook = nbformat.read(chapter_path(stem), as_version=4)
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    return [t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+    return ast.parse(cell.source).body
+
+
+def chapter_parameters(stem: str) -> list[str]:
+    """The names the chapter's `parameters` cell assigns: what papermill may set."""
+    return [t.id for node in _parameters_cell(stem) if isinstance(node, ast.Assign)
             for t in node.targets if isinstance(t, ast.Name)]
 
 
 def chapter_defaults(stem: str) -> dict[str, object]:
     """The values the chapter's `parameters` cell gives its parameters, where they are plain literals (numbers,
     strings, lists); a value computed by a call (`profile = default_profile()`) is left out."""
-    notebook = nbformat.read(chapter_path(stem), as_version=4)
-    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
     defaults = {}
-    for node in ast.parse(cell.source).body:
+    for node in _parameters_cell(stem):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             try:
                 defaults[node.targets[0].id] = ast.literal_eval(node.value)
