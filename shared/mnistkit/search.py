@@ -3,8 +3,9 @@
     python -m mnistkit.search 04 onecycle-0.05 --seed 1
 
 trains one candidate recipe of chapter 04, 05 or 06 for its 15 epochs (07: its patch-attention model, 5 epochs, the
-model read from the chapter's own cells; 08: its ViT, up to 20 epochs) on 55,000 training images and scores it on
-the 5,000 held out (`TensorData.split_validation`, split seed 0); the test set is evaluated too, but only recorded.
+model read from the chapter's own cells; 08: its ViT, up to 20 epochs; 10: its encoder-decoder on 2x2 grids, the
+training grids built from the 55,000, the validation grids from the 5,000 only) on 55,000 training images and
+scores it on the 5,000 held out (`TensorData.split_validation`, split seed 0); the test set is evaluated too, but only recorded.
 Each run is saved as `outputs/search/<chapter>/<candidate>-seed<k>.json`; `--report` writes the table of every
 saved run (`outputs/search/RESULTS.md`) ranked by the worst validation accuracy over the chapter's last epochs,
 the number its target is about. The chapters name the candidate they chose and why.
@@ -31,7 +32,7 @@ from .transformer import VIT_ARGS, VisionTransformer, param_groups
 
 VALIDATION = 5000
 OUT = REPO_ROOT / "outputs" / "search"
-LAST = {"04": 5, "05": 3, "06": 3, "07": 1, "08": 1}  # the chapter's target is about each of its last N epochs
+LAST = {"04": 5, "05": 3, "06": 3, "07": 1, "08": 1, "10": 1}  # the chapter's target is about each of its last N epochs
 
 
 def _wide_late_net(dropout: float) -> nn.Sequential:
@@ -65,6 +66,11 @@ VIT = dict(model="vit", patch=4, d_model=64, depth=4, heads=4, ff_dim=128, dropo
 # Chapter 10's encoder shape (a 3x3 convolution of 8 channels, then 7x7 patches: 16 tokens of a digit), which reads
 # each digit of its grids right 99.5% of the time; no dropout (chapter 08's train accuracy sat below its test).
 VIT_STEM = dict(VIT, patch=7, stem_channels=8, dropout=0.0, epochs=20)
+# Chapter 10's encoder-decoder with the chapter's parameters (before its 16-channel stem): grids built from the
+# 55,000 training digits left after the validation split, scored on grids built only from the 5,000 held out.
+SEQ2SEQ = dict(model="seq2seq", train_grids=60_000, val_grids=10_000, test_grids=10_000, patch=7, stem_channels=8,
+               d_model=64, encoder_depth=4, decoder_depth=2, heads=4, ff_dim=128, pool="flatten", dropout=0.0,
+               epochs=17, batch_size=128, lr=2e-3, weight_decay=0.05, warmup_epochs=0.5, rotation=10.0, translate=0.1)
 # The arguments of chapter 07's PatchAttentionNet that a 07 candidate sets (the rest of its recipe is training).
 PATCH_ATTENTION_ARGS = ("d_model", "ff_dim", "heads", "blocks", "positional", "scaled", "residual_norm")
 CANDIDATES = {
@@ -117,6 +123,11 @@ CANDIDATES = {
         "stem8-p7-depth6": dict(VIT_STEM, depth=6),
         "stem16-p7": dict(VIT_STEM, stem_channels=16),
     },
+    # Chapter 10's encoder-decoder: 98% of whole sequences on every seed, at most 20 minutes of training per seed.
+    "10": {
+        "stem8": SEQ2SEQ,
+        "stem16": dict(SEQ2SEQ, stem_channels=16),
+    },
 }
 
 
@@ -150,10 +161,39 @@ def _train_vit(recipe: dict, data, seed: int) -> tuple[nn.Module, list[dict]]:
                       progress=False)
 
 
+def _train_seq2seq(recipe: dict, data, seed: int) -> tuple[nn.Module, list[dict]]:
+    """Chapter 10's recipe on grids: training grids from `data.train_x` only, validation grids from `data.val_x`
+    only (checked pixel for pixel), test grids from `data.test_x` (recorded, never used to choose). The validation
+    score is whole sequences right (`val_acc`); the test record has `seq_acc` and `digit_acc` as in the chapter."""
+    from .seq2seq import DigitSequenceReader, GridEncoder
+    from .stacked import PerQuadrant, digits_correct, make_grids, sequence_loss, sequences_correct, shared_digit_images
+
+    train_x, train_y, _ = make_grids(data.train_x, data.train_y, recipe["train_grids"], seed)
+    val_x, val_y, _ = make_grids(data.val_x, data.val_y, recipe["val_grids"], seed + 1)
+    test_x, test_y, _ = make_grids(data.test_x, data.test_y, recipe["test_grids"], seed + 1)
+    if shared_digit_images(data.train_x, val_x):
+        raise ValueError("a training digit appears in a validation grid")
+    grids = replace(data, train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y, test_x=test_x, test_y=test_y)
+    torch.manual_seed(seed)
+    encoder = GridEncoder(patch=recipe["patch"], d_model=recipe["d_model"], depth=recipe["encoder_depth"],
+                          heads=recipe["heads"], ff_dim=recipe["ff_dim"], dropout=recipe["dropout"],
+                          stem_channels=recipe["stem_channels"])
+    model = DigitSequenceReader(encoder, d_model=recipe["d_model"], depth=recipe["decoder_depth"], heads=recipe["heads"],
+                                ff_dim=recipe["ff_dim"], dropout=recipe["dropout"], pool=recipe["pool"])
+    optimizer = torch.optim.AdamW(param_groups(model, recipe["weight_decay"]), lr=recipe["lr"])
+    steps_per_epoch = math.ceil(len(train_x) / recipe["batch_size"])
+    schedule = warmup_cosine(optimizer, int(recipe["warmup_epochs"] * steps_per_epoch), recipe["epochs"] * steps_per_epoch)
+    return model, fit(model, optimizer, grids, epochs=recipe["epochs"], batch_size=recipe["batch_size"], seed=seed,
+                      transform=PerQuadrant(RandomAffine(degrees=recipe["rotation"], translate=recipe["translate"])),
+                      batch_scheduler=schedule, precision=resolve_precision("auto", torch.device("cpu")),
+                      loss_fn=sequence_loss, correct_fn=sequences_correct, teacher_forcing=True,
+                      eval_metrics={"seq_acc": sequences_correct, "digit_acc": digits_correct}, progress=False)
+
+
 def train(chapter: str, name: str, seed: int) -> dict:
     recipe = CANDIDATES[chapter][name]
     data = load_mnist().split_validation(VALIDATION, seed=0)
-    trainers = {"patch-attention": _train_patch_attention, "vit": _train_vit}
+    trainers = {"patch-attention": _train_patch_attention, "vit": _train_vit, "seq2seq": _train_seq2seq}
     if recipe["model"] in trainers:
         model, history = trainers[recipe["model"]](recipe, data, seed)
         return _save(chapter, name, seed, recipe, model, history)
@@ -219,7 +259,7 @@ def report() -> Path:
              f"Generated by `python -m mnistkit.search --report` from `outputs/search/*/*.json`. Every run trains on "
              f"55,000 training images and is scored on the {VALIDATION:,} held out (split seed 0); its test accuracy "
              "is recorded in the JSON but not used to choose. 'worst val' is the lowest validation accuracy over "
-             "the chapter's last epochs (5 for chapter 04, 3 for 05 and 06, the last of 5 for 07, the last for 08), best first; 'spread' is the highest minus the "
+             "the chapter's last epochs (5 for chapter 04, 3 for 05 and 06, the last of 5 for 07, the last for 08 and 10), best first; 'spread' is the highest minus the "
              "lowest over those epochs.", ""]
     for chapter in sorted(p.name for p in OUT.glob("*") if p.is_dir()):
         lines += [f"## Chapter {chapter}", "", search_table(chapter), ""]

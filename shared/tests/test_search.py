@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from mnistkit import search
 
@@ -49,3 +50,21 @@ def test_chapter_08_candidates_keep_the_chapters_budget():
         model = VisionTransformer(**{k: recipe[k] for k in VIT_ARGS})
         assert sum(p.numel() for p in model.parameters()) <= 250_000, name
         assert recipe["epochs"] <= 20, name
+
+
+def test_chapter_10_candidates_train_on_training_digits_and_score_on_held_out_ones():
+    from mnistkit.data import TensorData
+
+    generator = torch.Generator().manual_seed(0)
+    digits = TensorData(torch.rand(60, 1, 28, 28, generator=generator), torch.randint(0, 10, (60,), generator=generator),
+                        torch.rand(12, 1, 28, 28, generator=generator), torch.randint(0, 10, (12,), generator=generator))
+    data = digits.split_validation(12, seed=0)
+    tiny = dict(search.SEQ2SEQ, train_grids=24, val_grids=6, test_grids=6, d_model=8, encoder_depth=1, decoder_depth=1,
+                heads=2, ff_dim=16, stem_channels=2, epochs=1, batch_size=8)
+    model, history = search._train_seq2seq(tiny, data, seed=1)
+    assert {"val_acc", "test_acc", "seq_acc", "digit_acc"} <= set(history[0])  # chosen on val, test only recorded
+    leaky = dict(data.__dict__, val_x=data.train_x[:12], val_y=data.train_y[:12])
+    with pytest.raises(ValueError, match="training digit appears in a validation grid"):
+        search._train_seq2seq(tiny, TensorData(**leaky), seed=1)
+    for name, recipe in search.CANDIDATES["10"].items():
+        assert recipe["epochs"] <= 17 and recipe["val_grids"] >= 5_000, name
