@@ -170,7 +170,7 @@ def _train_vit(recipe: dict, data, seed: int) -> tuple[nn.Module, list[dict]]:
                       progress=False)
 
 
-def _train_seq2seq(recipe: dict, data, seed: int, device: torch.device) -> tuple[nn.Module, list[dict]]:
+def _train_seq2seq(recipe: dict, data, seed: int, device: str = "cpu") -> tuple[nn.Module, list[dict]]:
     """Chapter 10's recipe on grids: training grids from `data.train_x` only, validation grids from `data.val_x`
     only (checked pixel for pixel), test grids from `data.test_x` (recorded, never used to choose). The validation
     score is whole sequences right (`val_acc`); the test record has `seq_acc` and `digit_acc` as in the chapter."""
@@ -182,6 +182,7 @@ def _train_seq2seq(recipe: dict, data, seed: int, device: torch.device) -> tuple
     test_x, test_y, _ = make_grids(data.test_x, data.test_y, recipe["test_grids"], seed + 1)
     if shared_digit_images(data.train_x, val_x):
         raise ValueError("a training digit appears in a validation grid")
+    device = torch.device(device)
     grids = replace(data, train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y, test_x=test_x,
                     test_y=test_y).to(device)
     torch.manual_seed(seed)
@@ -209,7 +210,7 @@ def train(chapter: str, name: str, seed: int, device: str = "cpu") -> dict:
         raise ValueError(f"device {device!r} is not allowed for chapter {chapter}: only chapter 10's search runs off the CPU")
     data = load_mnist().split_validation(VALIDATION, seed=0)
     if recipe["model"] == "seq2seq":
-        model, history = _train_seq2seq(recipe, data, seed, torch.device(device))
+        model, history = _train_seq2seq(recipe, data, seed, device)
         return _save(chapter, name, seed, recipe, model, history, device)
     trainers = {"patch-attention": _train_patch_attention, "vit": _train_vit}
     if recipe["model"] in trainers:
