@@ -19,14 +19,22 @@ STEPS = 4   # digits per grid
 class GridEncoder(nn.Module):
     """Patches (7x7 on a 56x56 grid: 8x8 = 64 tokens) + a learned positional embedding + pre-norm transformer
     blocks + a final LayerNorm. `stem_channels` > 0 puts chapter 08's `conv_stem` (one 3x3 convolution) in front
-    of the patch embedding; 0 is the plain ViT patch embedding."""
+    of the patch embedding; 0 is the plain ViT patch embedding. `attention="grid"` lets every token attend to all
+    64; `"quadrant"` only to the 16 of its own quadrant (a block-diagonal mask): the four digits are independent,
+    so each is read like chapter 08 reads one digit, and no attention is spent on the neighbours."""
 
     def __init__(self, patch: int = 7, d_model: int = 64, depth: int = 4, heads: int = 4, ff_dim: int = 128,
-                 dropout: float = 0.0, image: int = 56, stem_channels: int = 0):
+                 dropout: float = 0.0, image: int = 56, stem_channels: int = 0, attention: str = "grid"):
         super().__init__()
         if image % patch or (image // patch) % 2:
             raise ValueError(f"patch={patch} must divide the image size {image} into an even number of patches")
+        if attention not in ATTENTION:
+            raise ValueError(f"attention={attention!r} is not allowed: expected one of {list(ATTENTION)}")
         self.grid = image // patch
+        self.attention = attention
+        # (tokens, tokens), True where a query may attend to a key; None: everywhere. A buffer, so it moves with
+        # the model, but not saved: checkpoints keep the same keys.
+        self.register_buffer("mask", quadrant_mask(self.grid) if attention == "quadrant" else None, persistent=False)
         self.stem = conv_stem(stem_channels)  # chapter 08's
         self.patch_embed = PatchEmbed(patch, d_model, in_channels=stem_channels or 1)
         self.pos_embed = nn.Parameter(torch.randn(1, self.grid ** 2, d_model) * 0.02)
@@ -37,8 +45,19 @@ class GridEncoder(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(self.stem(images)) + self.pos_embed
         for block in self.blocks:
-            x = block(x)
+            x = block(x, mask=self.mask)
         return self.norm(x)  # (n, grid * grid, d_model), patches in reading order
+
+
+ATTENTION = ("grid", "quadrant")  # GridEncoder's choices: which tokens a token may attend to
+
+
+def quadrant_mask(grid: int) -> torch.Tensor:
+    """(grid*grid, grid*grid) boolean mask for patch tokens in reading order: True where the query token and the
+    key token lie in the same quadrant."""
+    rows, cols = torch.arange(grid * grid).div(grid, rounding_mode="floor"), torch.arange(grid * grid) % grid
+    quadrant = 2 * (rows >= grid // 2).long() + (cols >= grid // 2).long()
+    return quadrant[:, None] == quadrant[None, :]
 
 
 def quadrant_tokens(tokens: torch.Tensor, grid: int) -> torch.Tensor:

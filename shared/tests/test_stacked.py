@@ -147,3 +147,20 @@ def test_encoder_with_a_convolution_stem_keeps_64_tokens():
     assert plain(x).shape == stem(x).shape == (2, 64, 16)
     assert sum(p.numel() for p in stem.parameters()) - sum(p.numel() for p in plain.parameters()) == (
         8 * 9 + 8) + 16 * 49 * (8 - 1)  # the 3x3 convolution, and a patch embedding over 8 channels instead of 1
+
+
+def test_quadrant_attention_keeps_each_quadrant_to_itself():
+    torch.manual_seed(0)
+    local = GridEncoder(d_model=16, depth=2, heads=2, ff_dim=32, attention="quadrant").eval()  # no stem: no overlap
+    grid = GridEncoder(d_model=16, depth=2, heads=2, ff_dim=32).eval()
+    grid.load_state_dict(local.state_dict())  # the same weights: the mask is the only difference (not saved)
+    x = torch.randn(2, 1, 56, 56)
+    changed = x.clone()
+    changed[:, :, :28, 28:] = torch.randn(2, 1, 28, 28)  # a new top-right digit
+    with torch.no_grad():
+        moved_local = (quadrant_tokens(local(x), 8) - quadrant_tokens(local(changed), 8)).abs().amax(dim=(0, 2, 3))
+        moved_grid = (quadrant_tokens(grid(x), 8) - quadrant_tokens(grid(changed), 8)).abs().amax(dim=(0, 2, 3))
+    assert moved_local[1] > 0.1 and moved_local[[0, 2, 3]].max() == 0  # only its own quadrant's tokens move
+    assert moved_grid[[0, 2, 3]].min() > 0  # with attention over the grid, every quadrant hears of it
+    with pytest.raises(ValueError, match="attention='rows' is not allowed"):
+        GridEncoder(attention="rows")
