@@ -13,7 +13,7 @@ The three are interleaved and repeated (machine load drifts alike over all three
 second are printed. The last three lines:
 - `overhead: <x>%`: the course pipeline's time per batch over the model alone's, with augmentation (medians);
 - `precision speedup: <x>x`: chapter 08's ViT training step in bf16 autocast against fp32, interleaved (medians;
-  below 1 on a CPU that emulates bf16);
+  below 1 on a CPU that emulates bf16); the line before it gives the same ratio for chapter 10's encoder-decoder;
 - `speedup: <x>x`: the course pipeline over the write-ups', with augmentation.
 """
 from __future__ import annotations
@@ -35,17 +35,20 @@ from mnistkit.models import Net
 from mnistkit.params import pick_device
 from mnistkit.paths import REPO_ROOT, data_root, write_text
 from mnistkit.precision import autocast
+from mnistkit.seq2seq import DigitSequenceReader, GridEncoder
+from mnistkit.stacked import make_grids, sequence_loss
 from mnistkit.train import batches
 from mnistkit.transformer import VIT_ARGS, VisionTransformer
 
 BATCH = 128
+TRANSFORMERS = {"08_vit": "chapter 08 ViT training step,", "10_stacked_seq2seq": "chapter 10 encoder-decoder step,"}
 CHAPTER04_DROPOUT = 0.1
 
 
-def step(model, optimizer, x, y, precision: str = "fp32"):
+def step(model, optimizer, x, y, precision: str = "fp32", teacher_forcing: bool = False):
     with autocast(precision, x.device):
-        output = model(x)
-    loss = F.cross_entropy(output.float(), y)
+        output = model(x, y) if teacher_forcing else model(x)
+    loss = (sequence_loss if teacher_forcing else F.cross_entropy)(output.float(), y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -115,22 +118,37 @@ def images_per_second(run, device, n_batches: int) -> float:
     return n_batches * BATCH / (time.perf_counter() - start)
 
 
-def vit_step_seconds(device, precision: str, steps: int) -> float:
-    """Seconds per training step of chapter 08's ViT (its default configuration, read from its parameters cell) on
-    one batch of MNIST."""
-    chapter = chapter_defaults("08_vit")
+def transformer(stem: str, data, device):
+    """Chapter 08's ViT or chapter 10's encoder-decoder (its default configuration, read from its parameters cell)
+    and one batch of its inputs: MNIST digits, or 2x2 grids of them."""
+    chapter = chapter_defaults(stem)
     torch.manual_seed(0)
-    model = VisionTransformer(**{k: chapter[k] for k in VIT_ARGS}).to(device).train()
+    if stem == "08_vit":
+        model = VisionTransformer(**{k: chapter[k] for k in VIT_ARGS})
+        x, y = data.train_x[:BATCH], data.train_y[:BATCH]
+    else:
+        encoder = GridEncoder(patch=chapter["patch"], d_model=chapter["d_model"], depth=chapter["encoder_depth"],
+                              heads=chapter["heads"], ff_dim=chapter["ff_dim"], dropout=chapter["dropout"],
+                              stem_channels=chapter["stem_channels"], attention=chapter["attention"])
+        model = DigitSequenceReader(encoder, d_model=chapter["d_model"], depth=chapter["decoder_depth"],
+                                    heads=chapter["heads"], ff_dim=chapter["ff_dim"], dropout=chapter["dropout"],
+                                    pool=chapter["pool"])
+        x, y, _ = make_grids(data.train_x, data.train_y, BATCH, seed=0)
+    return model.to(device).train(), data.normalize(x), y
+
+
+def transformer_step_seconds(stem: str, data, device, precision: str, steps: int) -> float:
+    """Seconds per training step (AdamW) of a transformer chapter's model on one batch."""
+    model, x, y = transformer(stem, data, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    data = load_mnist(device=device)
-    x, y = data.normalize(data.train_x[:BATCH]), data.train_y[:BATCH]
+    teacher_forcing = stem != "08_vit"
     for _ in range(2):  # warm-up
-        step(model, optimizer, x, y, precision)
+        step(model, optimizer, x, y, precision, teacher_forcing)
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(steps):
-        step(model, optimizer, x, y, precision)
+        step(model, optimizer, x, y, precision, teacher_forcing)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - start) / steps
@@ -146,7 +164,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=150, help="timed batches per measurement")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repetitions (median reported)")
-    parser.add_argument("--vit-steps", type=int, default=20, help="timed ViT steps per measurement")
+    parser.add_argument("--vit-steps", type=int, default=20, help="timed steps of each transformer per measurement")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--save", default=str(REPO_ROOT / "outputs" / "BENCH.md"),
                         help="where to record the results (markdown); '' to skip")
@@ -179,15 +197,18 @@ def main() -> None:
         for name, r in rates.items():
             medians[augment, name.split()[0]] = statistics.median(r)
             say(f"{label:22s} {name:35s} {spread(r, 'img/s')}")
-    vit = {"fp32": [], "bf16": []}
+    steps = {(stem, precision): [] for stem in TRANSFORMERS for precision in ("fp32", "bf16")}
     for _ in range(args.repeats):
-        for precision in vit:
-            vit[precision].append(vit_step_seconds(device, precision, args.vit_steps))
-    for precision, seconds in vit.items():
-        say(f"chapter 08 ViT training step, {precision:4s} {'autocast' if precision != 'fp32' else '':8s} "
+        for stem, precision in steps:
+            steps[stem, precision].append(transformer_step_seconds(stem, data, device, precision, args.vit_steps))
+    for (stem, precision), seconds in steps.items():
+        say(f"{TRANSFORMERS[stem]:34s} {precision:4s} {'autocast' if precision != 'fp32' else '':8s} "
             f"{spread(seconds, 'ms/step', 1000)}")
+    ratio = {stem: statistics.median(steps[stem, "fp32"]) / statistics.median(steps[stem, "bf16"]) for stem in TRANSFORMERS}
+    say(f"chapter 10's step, bf16 autocast against fp32: {ratio['10_stacked_seq2seq']:.2f}x (64 tokens a grid, "
+        "so more matrix work than chapter 08's 17)")
     overhead = medians[True, "model"] / medians[True, "course"] - 1
-    precision_speedup = statistics.median(vit["fp32"]) / statistics.median(vit["bf16"])
+    precision_speedup = ratio["08_vit"]
     speedup = medians[True, "course"] / medians[True, "write-up"]
     say(f"overhead: {100 * overhead:.1f}%")
     say(f"precision speedup: {precision_speedup:.2f}x")
@@ -195,7 +216,7 @@ def main() -> None:
     if args.save:
         write_text(args.save, "# Input-pipeline and precision benchmark\n\nGenerated by `make bench` "
                    "(`python ci/bench.py`): training images per second of chapter 04's model fed three ways, and "
-                   "chapter 08's ViT step in fp32 and bf16, interleaved in one process on one machine.\n\n```\n"
+                   "the steps of chapter 08's ViT and chapter 10's encoder-decoder in fp32 and bf16, interleaved in one process on one machine.\n\n```\n"
                    + "\n".join(lines) + "\n```\n")
 
 

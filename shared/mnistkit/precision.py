@@ -4,8 +4,9 @@ A chapter's `precision` parameter is "auto", "fp32", "bf16" or "fp16"; `resolve_
 what this machine computes fast:
 - CUDA: bf16 where the GPU supports it, else fp16 (with a GradScaler, since fp16 gradients underflow);
 - a CPU with native bf16 instructions (x86 AVX512-BF16 or AMX, Arm's BF16 extension): bf16. oneDNN then runs
-  the matrix products in bf16 (chapter 08's ViT step on this course's 2-core AVX512-BF16 CPU: 1.2x faster with
-  its dropout, whose random numbers bf16 does not speed up, 1.5x without; `make bench` measures it);
+  the matrix products in bf16; how much faster that is grows with the matrix work per step (`make bench` times
+  chapter 08's ViT, 17 tokens a digit, and chapter 10's encoder-decoder, 64 tokens a grid, in both precisions and
+  records them in outputs/BENCH.md);
 - any other CPU: fp32. Without those instructions bf16 is emulated, and slower than fp32.
 Autocast runs the matrix products in the low precision; weights, optimizer state, the loss and the metrics stay
 fp32 (the training loop casts the model's output to fp32 before the loss).
