@@ -35,7 +35,7 @@ from mnistkit.models import Net
 from mnistkit.params import pick_device
 from mnistkit.paths import REPO_ROOT, data_root, write_text
 from mnistkit.precision import autocast
-from mnistkit.seq2seq import DigitSequenceReader, GridEncoder
+from mnistkit.seq2seq import reader_from
 from mnistkit.stacked import make_grids, sequence_loss
 from mnistkit.train import batches
 from mnistkit.transformer import VIT_ARGS, VisionTransformer
@@ -127,12 +127,7 @@ def transformer(stem: str, data, device):
         model = VisionTransformer(**{k: chapter[k] for k in VIT_ARGS})
         x, y = data.train_x[:BATCH], data.train_y[:BATCH]
     else:
-        encoder = GridEncoder(patch=chapter["patch"], d_model=chapter["d_model"], depth=chapter["encoder_depth"],
-                              heads=chapter["heads"], ff_dim=chapter["ff_dim"], dropout=chapter["dropout"],
-                              stem_channels=chapter["stem_channels"], attention=chapter["attention"])
-        model = DigitSequenceReader(encoder, d_model=chapter["d_model"], depth=chapter["decoder_depth"],
-                                    heads=chapter["heads"], ff_dim=chapter["ff_dim"], dropout=chapter["dropout"],
-                                    pool=chapter["pool"])
+        model = reader_from(chapter)
         x, y, _ = make_grids(data.train_x, data.train_y, BATCH, seed=0)
     return model.to(device).train(), data.normalize(x), y
 

@@ -177,7 +177,7 @@ def _train_seq2seq(recipe: dict, data, seed: int, device: str = "cpu") -> tuple[
     """Chapter 10's recipe on grids: training grids from `data.train_x` only, validation grids from `data.val_x`
     only (checked pixel for pixel), test grids from `data.test_x` (recorded, never used to choose). The validation
     score is whole sequences right (`val_acc`); the test record has `seq_acc` and `digit_acc` as in the chapter."""
-    from .seq2seq import DigitSequenceReader, GridEncoder
+    from .seq2seq import reader_from
     from .stacked import PerQuadrant, digits_correct, make_grids, sequence_loss, sequences_correct, shared_digit_images
 
     train_x, train_y, _ = make_grids(data.train_x, data.train_y, recipe["train_grids"], seed)
@@ -189,11 +189,7 @@ def _train_seq2seq(recipe: dict, data, seed: int, device: str = "cpu") -> tuple[
     grids = replace(data, train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y, test_x=test_x,
                     test_y=test_y).to(device)
     torch.manual_seed(seed)
-    encoder = GridEncoder(patch=recipe["patch"], d_model=recipe["d_model"], depth=recipe["encoder_depth"],
-                          heads=recipe["heads"], ff_dim=recipe["ff_dim"], dropout=recipe["dropout"],
-                          stem_channels=recipe["stem_channels"], attention=recipe.get("attention", "grid"))
-    model = DigitSequenceReader(encoder, d_model=recipe["d_model"], depth=recipe["decoder_depth"], heads=recipe["heads"],
-                                ff_dim=recipe["ff_dim"], dropout=recipe["dropout"], pool=recipe["pool"]).to(device)
+    model = reader_from(recipe).to(device)
     average = None if recipe.get("ema") is None else moving_average(model, recipe["ema"])
     optimizer = torch.optim.AdamW(param_groups(model, recipe["weight_decay"]), lr=recipe["lr"])
     steps_per_epoch = math.ceil(len(train_x) / recipe["batch_size"])

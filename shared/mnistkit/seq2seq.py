@@ -31,7 +31,6 @@ class GridEncoder(nn.Module):
         if attention not in ATTENTION:
             raise ValueError(f"attention={attention!r} is not allowed: expected one of {list(ATTENTION)}")
         self.grid = image // patch
-        self.attention = attention
         # (tokens, tokens), True where a query may attend to a key; None: everywhere. A buffer, so it moves with
         # the model, but not saved: checkpoints keep the same keys.
         self.register_buffer("mask", quadrant_mask(self.grid) if attention == "quadrant" else None, persistent=False)
@@ -128,6 +127,16 @@ class DigitSequenceReader(nn.Module):
             return greedy_decode(self, images)[1]
         start = torch.full_like(targets[:, :1], START)
         return self.decode(self.memory(images), torch.cat([start, targets[:, :-1]], dim=1))
+
+
+def reader_from(config: dict) -> DigitSequenceReader:
+    """Chapter 10's encoder-decoder from a dict named as the chapter's parameters (patch, d_model, encoder_depth,
+    decoder_depth, heads, ff_dim, dropout, stem_channels, attention, pool): what the search and `make bench` build."""
+    encoder = GridEncoder(patch=config["patch"], d_model=config["d_model"], depth=config["encoder_depth"],
+                          heads=config["heads"], ff_dim=config["ff_dim"], dropout=config["dropout"],
+                          stem_channels=config["stem_channels"], attention=config["attention"])
+    return DigitSequenceReader(encoder, d_model=config["d_model"], depth=config["decoder_depth"], heads=config["heads"],
+                               ff_dim=config["ff_dim"], dropout=config["dropout"], pool=config["pool"])
 
 
 @torch.no_grad()

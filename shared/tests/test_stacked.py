@@ -164,3 +164,22 @@ def test_quadrant_attention_keeps_each_quadrant_to_itself():
     assert moved_grid[[0, 2, 3]].min() > 0  # with attention over the grid, every quadrant hears of it
     with pytest.raises(ValueError, match="attention='rows' is not allowed"):
         GridEncoder(attention="rows")
+
+
+def test_reader_from_builds_the_chapters_encoder_decoder_from_its_parameter_names():
+    from mnistkit.exercises import chapter_defaults
+    from mnistkit.seq2seq import reader_from
+
+    chapter = chapter_defaults("10_stacked_seq2seq")
+    torch.manual_seed(0)
+    built = reader_from(chapter)
+    torch.manual_seed(0)
+    by_hand = DigitSequenceReader(GridEncoder(patch=chapter["patch"], d_model=chapter["d_model"],
+                                              depth=chapter["encoder_depth"], heads=chapter["heads"],
+                                              ff_dim=chapter["ff_dim"], dropout=chapter["dropout"],
+                                              stem_channels=chapter["stem_channels"], attention=chapter["attention"]),
+                                  d_model=chapter["d_model"], depth=chapter["decoder_depth"], heads=chapter["heads"],
+                                  ff_dim=chapter["ff_dim"], dropout=chapter["dropout"], pool=chapter["pool"])
+    assert built.state_dict().keys() == by_hand.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(), by_hand.state_dict().values()))
+    assert torch.equal(built.encoder.mask, by_hand.encoder.mask)
