@@ -1,5 +1,5 @@
 # The course's commands. Each target sets up what it needs from a fresh clone and skips what is there.
-#   make course   run every notebook end to end (full profile) into outputs/, then outputs/RESULTS.md
+#   make course   run every notebook end to end (full profile) into outputs/, two chapters at a time (10 alone), then outputs/RESULTS.md
 #   make test     ruff, unit tests of the helper + nbval on every notebook (and solution) in the quick profile
 #   make bench    input-pipeline benchmark (prints `speedup: <x>x`)
 #   make time-vit chapter 08's ViT training time, alone on this machine
@@ -36,7 +36,7 @@ test: install data
 	MNIST_COURSE_PROFILE=quick $(PY) -m pytest --nbval-lax --nbval-current-env shared/tests notebooks
 
 course: install data
-	$(PY) -m mnistkit.course --profile full
+	$(PY) -m mnistkit.course --profile full --jobs 2
 
 quick: install data
 	$(PY) -m mnistkit.course --profile quick

@@ -6,8 +6,14 @@ folder replace `<outputs>/NN_name/`, so a run that fails or is killed leaves the
 (and its partial ones in the staging folder, to look at). Stops at the first failure, then regenerates
 `<outputs>/RESULTS.md`.
 
-A run of every notebook is recorded in `<outputs>/course_run.json` (commit, machine, seconds and status per
-notebook), rewritten atomically as each notebook starts and ends: an interrupted run shows as one.
+A run of every notebook is recorded in `<outputs>/course_run.json` (commit, machine, seconds, threads and status
+per notebook), rewritten atomically as each notebook starts and ends: an interrupted run shows as one.
+
+`--jobs 2` (what `make course` uses) runs two chapters at a time, each in its own process with half the cores: the
+small models of most chapters use one core about as well as two, so two of them side by side finish the course
+sooner than one after the other. A chapter of ALONE runs by itself with every core; a chapter of READS starts
+after the chapters it reads; of the others, the one that took longest last time starts first. Each lane's output
+goes to `build/course-logs/<profile>/<stem>.log`.
 """
 from __future__ import annotations
 
@@ -145,28 +151,95 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default=default_profile(),
-                        help="'full' (the course's results, into outputs/) or 'quick' (CI-sized, into build/quick/)")
-    parser.add_argument("--only", nargs="*", help="notebook prefixes to run, e.g. 03 04")
-    parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="extra papermill parameter (value parsed as Python literal when possible)")
-    parser.add_argument("--log-output", action="store_true", help="stream cell output to this terminal")
-    args = parser.parse_args(argv)
+# A chapter whose claim is its own training time on the whole machine runs alone, with every core, when the
+# course runs chapters side by side: chapter 10's target is under 20 minutes per seed on this 2-core CPU.
+ALONE = ("10_stacked_seq2seq",)
 
-    params = {"profile": args.profile, **{k: parse_value(v) for k, v in args.param}}
-    root = outputs_root(args.profile)
-    # Only a run of every notebook with the profile's own parameters is the course's record; --only and -p runs
-    # are trials, and leave the record of the last whole run alone.
-    record = None if args.only or args.param else {
-        "commit": git_commit(), "started": _now(), "finished": None, "status": "running", "profile": args.profile,
-        "machine": machine(), "notebooks": []}
+
+def previous_seconds(root: Path, stem: str) -> float:
+    """How long the chapter's last run took (papermill's duration in its executed notebook), 0 if unknown: the
+    longest chapters start first, so the lanes end close together."""
+    import nbformat
+
+    path = root / stem / f"{stem}.ipynb"
+    try:
+        return float(nbformat.read(path, as_version=4).metadata.get("papermill", {}).get("duration") or 0)
+    except (OSError, ValueError, TypeError):
+        return 0.0
+
+
+def run_lanes(books: list[Path], root: Path, args, record: dict | None) -> str:
+    """Run `books` in `args.jobs` lanes (subprocesses of `--chapter`), each with an equal share of the cores;
+    ALONE chapters first, each by itself with every core. Records each notebook in `record` as it starts and ends;
+    stops starting chapters at the first failure. Returns "ok" or "failed"."""
+    cores = os.cpu_count() or 1
+    lane_threads = max(1, cores // args.jobs)
+    logs = REPO_ROOT / "build" / "course-logs" / args.profile
+    logs.mkdir(parents=True, exist_ok=True)
+    pending = [b for b in books if b.stem in ALONE] + [b for b in books if b.stem not in ALONE]
+    estimate = {b.stem: previous_seconds(root, b.stem) for b in books}
+    running: dict[str, tuple[subprocess.Popen, dict, float]] = {}
     status = "ok"
-    for book in course_notebooks(args.only):
+
+    def startable() -> Path | None:
+        waiting = {b.stem for b in pending} | set(running)
+        ready = [b for b in pending if not any(s in waiting for s in READS.get(b.stem, ()))]
+        alone = [b for b in ready if b.stem in ALONE]
+        if alone:  # an ALONE chapter starts only into an empty machine, and nothing starts beside it
+            return alone[0] if not running else None
+        if any(stem in ALONE for stem in running):
+            return None
+        return max(ready, key=lambda b: estimate[b.stem], default=None)
+
+    while pending or running:
+        while status == "ok" and len(running) < args.jobs and (book := startable()) is not None:
+            pending.remove(book)
+            threads = cores if book.stem in ALONE else lane_threads
+            command = [sys.executable, "-m", "mnistkit.course", "--chapter", str(book), "--profile", args.profile]
+            for name, value in args.param:
+                command += ["-p", name, value]
+            env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+            log = logs / f"{book.stem}.log"
+            with open(log, "w") as handle:  # the child keeps its own copy of the descriptor
+                process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                           cwd=REPO_ROOT)
+            entry = {"stem": book.stem, "seconds": None, "status": "running", "threads": threads}
+            if record is not None:
+                record["notebooks"].append(entry)
+                write_json(root / "course_run.json", record)
+            running[book.stem] = (process, entry, time.perf_counter())
+            print(f"== {book.name} ({threads} thread(s); log {repo_relative(log)})", flush=True)
+        if not pending and not running:
+            break
+        if not running:  # nothing can start: a failure stopped the run
+            break
+        time.sleep(0.5)
+        for stem, (process, entry, start) in list(running.items()):
+            if process.poll() is None:
+                continue
+            del running[stem]
+            entry["seconds"] = round(time.perf_counter() - start, 1)
+            entry["status"] = "ok" if process.returncode == 0 else "failed"
+            if record is not None:
+                write_json(root / "course_run.json", record)
+            if entry["status"] == "ok":
+                print(f"   {stem} done in {entry['seconds'] / 60:.1f} min", flush=True)
+            else:
+                status = "failed"
+                tail = (logs / f"{stem}.log").read_text(errors="replace")[-3000:]
+                print(f"FAILED: {stem} (its previous outputs are untouched; this run's are in "
+                      f"{root / f'.{stem}.staging'}); the end of its log:\n{tail}", file=sys.stderr, flush=True)
+        if status != "ok" and not running:
+            break
+    return status
+
+
+def run_in_order(books: list[Path], root: Path, params: dict, args, record: dict | None) -> str:
+    """Run `books` one after the other in this process; stops at the first failure. Returns "ok" or "failed"."""
+    for book in books:
         out = root / book.stem / book.name
         print(f"== {book.name} -> {repo_relative(out)}", flush=True)
-        entry = {"stem": book.stem, "seconds": None, "status": "running"}
+        entry = {"stem": book.stem, "seconds": None, "status": "running", "threads": machine()["threads"]}
         if record is not None:
             record["notebooks"].append(entry)
             write_json(root / "course_run.json", record)
@@ -176,15 +249,50 @@ def main(argv=None) -> int:
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
             print(f"FAILED: {book.name} (its previous outputs are untouched; this run's are in "
                   f"{root / f'.{book.stem}.staging'})\n{exc}", file=sys.stderr)
-            status = entry["status"] = "failed"
+            entry["status"] = "failed"
         else:
             entry["status"] = "ok"
         entry["seconds"] = round(time.perf_counter() - start, 1)
         if record is not None:
             write_json(root / "course_run.json", record)
-        if status != "ok":
-            break
+        if entry["status"] != "ok":
+            return "failed"
         print(f"   done in {entry['seconds'] / 60:.1f} min", flush=True)
+    return "ok"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default=default_profile(),
+                        help="'full' (the course's results, into outputs/) or 'quick' (CI-sized, into build/quick/)")
+    parser.add_argument("--only", nargs="*", help="notebook prefixes to run, e.g. 03 04")
+    parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="extra papermill parameter (value parsed as Python literal when possible)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="chapters run side by side, each with cores/jobs threads (chapters in ALONE run by "
+                             "themselves with every core); 1: one after the other in this process")
+    parser.add_argument("--log-output", action="store_true", help="stream cell output to this terminal")
+    parser.add_argument("--chapter", help=argparse.SUPPRESS)  # one lane's chapter (a path), run by `--jobs`
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs} is not allowed: expected a number of chapters at once, 1 or more")
+
+    params = {"profile": args.profile, **{k: parse_value(v) for k, v in args.param}}
+    root = outputs_root(args.profile)
+    if args.chapter:
+        try:
+            run_staged(Path(args.chapter), root, params, args.log_output)
+        except Exception as exc:
+            print(f"FAILED: {Path(args.chapter).name}\n{exc}", file=sys.stderr)
+            return 1
+        return 0
+    # Only a run of every notebook with the profile's own parameters is the course's record; --only and -p runs
+    # are trials, and leave the record of the last whole run alone.
+    record = None if args.only or args.param else {
+        "commit": git_commit(), "started": _now(), "finished": None, "status": "running", "profile": args.profile,
+        "jobs": args.jobs, "machine": machine(), "notebooks": []}
+    books = course_notebooks(args.only)
+    status = run_lanes(books, root, args, record) if args.jobs > 1 else run_in_order(books, root, params, args, record)
     if record is not None:
         record.update(finished=_now(), status=status)
         write_json(root / "course_run.json", record)

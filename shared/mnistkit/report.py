@@ -8,7 +8,16 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from .metrics import headline_runs, history_stats, load_metrics, markdown_table, one_per_seed, sweep_runs
+from .metrics import (
+    effect_over_seeds,
+    headline_runs,
+    history_stats,
+    load_metrics,
+    markdown_table,
+    one_per_seed,
+    seeds_summary,
+    sweep_runs,
+)
 from .paths import REPO_ROOT, outputs_root, replace_marked, repo_relative, write_text
 
 
@@ -157,9 +166,7 @@ def headline_row(stem: str, runs: list[dict]) -> list | None:
     link = f"[{stem}](outputs/{stem}/{stem}.ipynb)"
     if headline is None:
         return [link, WITHOUT_TRAINING.get(stem, "–"), "–", "–", "–", "–", "–", "–"]
-    # A sweep's runs count as more seeds of the claim only where the sweep varies the seed alone (points
-    # "seed=<k>"): the points of a hyperparameter sweep (chapter 08's vit-small) are other recipes.
-    seeded = [run for run in runs if "sweep" not in run or re.fullmatch(r"seed=\d+", run.get("point", ""))]
+    seeded = seeded_runs(runs)
     # ... and only where they trained like the chapter's own runs: chapter 08's fp32 seeds (its bf16/fp32 parity
     # check) are the same recipe in another precision, not more seeds of the claim.
     own_precisions = {run.get("precision") for run in runs if "sweep" not in run}
@@ -179,21 +186,61 @@ def headline_row(stem: str, runs: list[dict]) -> list | None:
             headline.writeup]
 
 
+def seeded_runs(runs: list[dict]) -> list[dict]:
+    """A chapter's own runs and those of its sweeps that vary the seed alone (points "seed=<k>"): the points of a
+    hyperparameter sweep (chapter 08's vit-small) are other recipes."""
+    return [run for run in runs if "sweep" not in run or re.fullmatch(r"seed=\d+", run.get("point", ""))]
+
+
+def parity_row(stem: str, runs: list[dict]) -> list | None:
+    """bf16 autocast against fp32 for a chapter whose headline runs train in bf16: the headline metric on the seeds
+    run in both precisions with the same recipe, the effect graded against the seed-to-seed spread. None when
+    fewer than two seeds ran in both."""
+    headline = HEADLINES.get(stem)
+    if headline is None:
+        return None
+    by_precision: dict[str, dict] = {}
+    for run in seeded_runs(runs):
+        if re.search(headline.runs, run["name"]):
+            by_precision.setdefault(run.get("precision", "fp32"), {}).setdefault(run.get("seed"), run)
+    bf16, fp32 = by_precision.get("bf16", {}), by_precision.get("fp32", {})
+    seeds = sorted(k for k in set(bf16) & set(fp32) if bf16[k].get("recipe") == fp32[k].get("recipe"))
+    if len(seeds) < 2:
+        return None
+    values = {name: [headline_value(runs_of[k], headline.metric) for k in seeds]
+              for name, runs_of in (("fp32", fp32), ("bf16", bf16))}
+    graded = effect_over_seeds(values["fp32"], values["bf16"])
+    cells = [f"{statistics.mean(v):.2f} ± {seeds_summary(v)['std']:.2f}" for v in values.values()]
+    sources = sorted({run.get("sweep", "the chapter") for run in (*bf16.values(), *fp32.values())
+                      if run.get("seed") in seeds})
+    return [f"[{stem}](outputs/{stem}/{stem}.ipynb)", ", ".join(map(str, seeds)), *cells, f"{graded['effect']:+.2f}",
+            f"{graded['spread']:.2f}", graded["verdict"], ", ".join(sources)]
+
+
 def chapter_summary(root: Path) -> str:
     """The README's chapter table: one headline row per chapter, from the saved metrics (and, for the chapters that
     train nothing, the executed notebook)."""
     header = ["chapter", "claim", "seeds", "params", "mean % (± std)", "worst %", "holding", "the write-up"]
-    rows = []
+    rows, parity = [], []
     for stem in HEADLINES:
         path = root / stem / "metrics.json"
         if HEADLINES[stem] is None:
             row = headline_row(stem, []) if (root / stem / f"{stem}.ipynb").exists() else None
         else:
-            row = (headline_row(stem, load_metrics(path)["runs"] + sweep_runs(stem, root=root))
-                   if path.exists() else None)
+            runs = load_metrics(path)["runs"] + sweep_runs(stem, root=root) if path.exists() else []
+            row = headline_row(stem, runs) if runs else None
+            parity += [p for p in [parity_row(stem, runs)] if p]
         if row:
             rows.append(row)
-    return markdown_table(header, rows) if rows else "_No full run recorded yet: run `make course`._"
+    if not rows:
+        return "_No full run recorded yet: run `make course`._"
+    text = markdown_table(header, rows)
+    if parity:
+        text += ("\n\n**bf16 autocast against fp32** (chapters whose headline runs train in bf16; the claim's metric on "
+                 "the seeds run in both precisions with the same recipe):\n\n"
+                 + markdown_table(["chapter", "seeds", "fp32: mean ± std %", "bf16: mean ± std %", "effect (pp)",
+                                   "seed spread (pp)", "verdict", "runs from"], parity))
+    return text
 
 
 def update_readme(readme: Path, root: Path) -> bool:

@@ -68,3 +68,44 @@ def test_a_course_run_is_recorded_notebook_by_notebook(tmp_path, monkeypatch):
     assert [(n["stem"], n["status"]) for n in record["notebooks"]] == [("01_fine", "ok"), ("02_broken", "failed")]
     assert all(isinstance(n["seconds"], float) for n in record["notebooks"])
     assert not (tmp_path / "outputs" / "02_broken").exists()  # a failed chapter is not put in place
+
+
+STAMP = ('import json, os, time\nfrom mnistkit.paths import chapter_dir\nstart = time.time()\ntime.sleep({sleep})\n'
+         '(chapter_dir("{stem}", "quick") / "metrics.json").write_text(json.dumps({{"start": start, "end": time.time(), '
+         '"threads": os.environ.get("OMP_NUM_THREADS")}}))\n')
+
+
+def test_lanes_run_chapters_side_by_side_and_a_lone_chapter_by_itself(tmp_path, monkeypatch):
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    for stem, sleep in [("01_long", 6), ("02_short", 1), ("03_short", 1), ("04_alone", 1), ("05_reader", 0)]:
+        notebook(books / f"{stem}.ipynb", STAMP.format(stem=stem, sleep=sleep))
+    monkeypatch.setattr(course, "NOTEBOOKS", books)
+    monkeypatch.setattr(course, "ALONE", ("04_alone",))
+    monkeypatch.setattr(course, "READS", {"05_reader": ("04_alone", "01_long")})
+    monkeypatch.setenv(OUTPUTS_ENV, str(tmp_path / "outputs"))
+    monkeypatch.setattr(course, "write_reports", lambda profile: None)
+    assert course.main(["--profile", "quick", "--jobs", "2"]) == 0
+    record = json.loads((tmp_path / "outputs" / "course_run.json").read_text())
+    assert record["status"] == "ok" and record["jobs"] == 2
+    assert sorted(n["stem"] for n in record["notebooks"]) == sorted(p.stem for p in books.iterdir())
+    ran = {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "outputs").glob("*/metrics.json")}
+    cores = os.cpu_count()
+    threads = {n["stem"]: n["threads"] for n in record["notebooks"]}
+    assert threads["04_alone"] == cores and ran["04_alone"]["threads"] == str(cores)
+    assert {threads[s] for s in ("01_long", "02_short", "03_short")} == {max(1, cores // 2)}
+
+    def overlap(a, b):
+        return ran[a]["start"] < ran[b]["end"] and ran[b]["start"] < ran[a]["end"]
+
+    assert not any(overlap("04_alone", other) for other in ran if other != "04_alone")  # alone means alone
+    assert overlap("01_long", "02_short")  # two lanes at once
+    assert ran["05_reader"]["start"] > max(ran["04_alone"]["end"], ran["01_long"]["end"])  # after what it reads
+
+
+def test_jobs_must_be_positive(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        course.main(["--jobs", "0"])
+    assert "--jobs 0 is not allowed" in capsys.readouterr().err

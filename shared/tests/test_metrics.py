@@ -198,3 +198,22 @@ def test_headline_row_leaves_out_sweep_runs_in_another_precision():
                  sweep="08-fp32", point=f"seed={k}") for k in (1, 2, 3)]
     row = headline_row("08_vit", [own] + fp32 + seeds)  # the fp32 sweep sorts first: it must not stand for seeds 2, 3
     assert row[2] == "1, 2, 3" and row[6] == "3 of 3" and row[5] == pytest.approx(HISTORY[-1]["test_acc"])
+
+
+def test_parity_compares_bf16_and_fp32_on_the_seeds_run_in_both_with_the_same_recipe():
+    from mnistkit.report import parity_row
+    recipe = {"lr": 0.002}
+
+    def runs(precision, seeds, shift=0.0, sweep=None, **changes):
+        history = [dict(e, test_acc=e["test_acc"] + shift) for e in HISTORY]
+        made = [run_record("vit", 186218, history, seed=k, precision=precision, headline=True,
+                           recipe=dict(recipe, **changes)) for k in seeds]
+        return [dict(r, sweep=sweep, point=f"seed={r['seed']}") for r in made] if sweep else made
+
+    bf16 = runs("bf16", [1]) + runs("bf16", [2], shift=0.2, sweep="08-seeds") + runs("bf16", [3], shift=-0.2, sweep="08-seeds")
+    fp32 = runs("fp32", [1, 2], shift=-1.0, sweep="08-fp32") + runs("fp32", [3], sweep="08-fp32", lr=0.01)
+    row = parity_row("08_vit", bf16 + fp32)
+    assert row[1] == "1, 2" and row[4] == "+1.10"  # seed 3's fp32 run is another recipe: left out
+    assert row[6] == "beyond the seed-to-seed spread" and row[7] == "08-fp32, 08-seeds, the chapter"
+    assert parity_row("08_vit", bf16 + fp32[:1]) is None  # one seed in both is no spread
+    assert parity_row("00_data_tour", bf16) is None
