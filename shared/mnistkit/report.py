@@ -3,6 +3,8 @@ chapter) and the README's chapter table (one headline row per chapter: its claim
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import re
 import statistics
 from dataclasses import dataclass
@@ -243,9 +245,32 @@ def chapter_summary(root: Path) -> str:
     return text
 
 
+def course_run_summary(root: Path) -> str:
+    """What `<root>/course_run.json` records of the last whole `make course`: when, on what, how long, and each
+    notebook's seconds, threads and status."""
+    path = root / "course_run.json"
+    if not path.exists():
+        return "_No whole `make course` run is recorded yet (`outputs/course_run.json`)._"
+    run = json.loads(path.read_text())
+    machine = run.get("machine", {})
+    started = datetime.datetime.fromisoformat(run["started"])
+    wall = (datetime.datetime.fromisoformat(run["finished"]) - started).total_seconds() if run.get("finished") else None
+    head = (f"The last `make course` (`outputs/course_run.json`): commit `{(run.get('commit') or '?')[:12]}`, "
+            f"started {run['started']}, " + (f"**{wall / 60:.1f} min** wall-clock" if wall is not None else "not finished")
+            + f", status **{run.get('status')}**; {run.get('jobs', 1)} chapter(s) at a time on {machine.get('cpu')} "
+            f"({machine.get('cores')} cores, GPU {machine.get('gpu') or 'none'}, torch {machine.get('torch')}).")
+    def timed(n: dict) -> list:
+        seconds = n.get("seconds")
+        return [f"{seconds:,.0f}", f"{seconds / 60:.1f}"] if seconds is not None else [None, None]
+
+    rows = [[n["stem"], *timed(n), n.get("threads"), n["status"]] for n in run.get("notebooks", [])]
+    return head + "\n\n" + markdown_table(["notebook", "seconds", "minutes", "threads", "status"], rows)
+
+
 def update_readme(readme: Path, root: Path) -> bool:
     """Replace the block between the README's results markers; True if the README changed."""
-    return replace_marked(readme, README_START, README_END, f"\n{chapter_summary(root)}\n")
+    return replace_marked(readme, README_START, README_END,
+                          f"\n{course_run_summary(root)}\n\n{chapter_summary(root)}\n")
 
 
 def write_reports(profile: str = "full") -> None:

@@ -217,3 +217,17 @@ def test_parity_compares_bf16_and_fp32_on_the_seeds_run_in_both_with_the_same_re
     assert row[6] == "beyond the seed-to-seed spread" and row[7] == "08-fp32, 08-seeds, the chapter"
     assert parity_row("08_vit", bf16 + fp32[:1]) is None  # one seed in both is no spread
     assert parity_row("00_data_tour", bf16) is None
+
+
+def test_course_run_summary_reports_the_recorded_run(tmp_path):
+    from mnistkit.report import course_run_summary
+    assert "No whole `make course`" in course_run_summary(tmp_path)
+    (tmp_path / "course_run.json").write_text(json.dumps({
+        "commit": "0123456789abcdef", "started": "2026-12-01T09:00:00+00:00", "finished": "2026-12-01T10:30:00+00:00",
+        "status": "ok", "profile": "full", "jobs": 2,
+        "machine": {"cpu": "AMD EPYC", "cores": 2, "threads": 2, "gpu": None, "torch": "2.14.1"},
+        "notebooks": [{"stem": "01_skeleton", "seconds": 1200.0, "status": "ok", "threads": 1},
+                      {"stem": "02_less_dropout", "seconds": None, "status": "running", "threads": 1}]}))
+    text = course_run_summary(tmp_path)
+    assert "`0123456789ab`" in text and "**90.0 min** wall-clock" in text and "2 chapter(s) at a time" in text
+    assert "| 01_skeleton | 1,200 | 20.0 | 1 | ok |" in text and "| 02_less_dropout | – | – | 1 | running |" in text
