@@ -209,9 +209,7 @@ def run_lanes(books: list[Path], root: Path, args, record: dict | None) -> str:
                 write_json(root / "course_run.json", record)
             running[book.stem] = (process, entry, time.perf_counter())
             print(f"== {book.name} ({threads} thread(s); log {repo_relative(log)})", flush=True)
-        if not pending and not running:
-            break
-        if not running:  # nothing can start: a failure stopped the run
+        if not running:  # all done, or a failure stopped the run before the rest could start
             break
         time.sleep(0.5)
         for stem, (process, entry, start) in list(running.items()):
@@ -236,10 +234,11 @@ def run_lanes(books: list[Path], root: Path, args, record: dict | None) -> str:
 
 def run_in_order(books: list[Path], root: Path, params: dict, args, record: dict | None) -> str:
     """Run `books` one after the other in this process; stops at the first failure. Returns "ok" or "failed"."""
+    threads = machine()["threads"]
     for book in books:
         out = root / book.stem / book.name
         print(f"== {book.name} -> {repo_relative(out)}", flush=True)
-        entry = {"stem": book.stem, "seconds": None, "status": "running", "threads": machine()["threads"]}
+        entry = {"stem": book.stem, "seconds": None, "status": "running", "threads": threads}
         if record is not None:
             record["notebooks"].append(entry)
             write_json(root / "course_run.json", record)
