@@ -11,9 +11,14 @@ Three ways to feed chapter 04's model (chapter 01's `mnistkit.models.Net`, dropo
   any input pipeline can reach with this model.
 The three are interleaved and repeated (machine load drifts alike over all three); min, median and max images per
 second are printed. The last three lines:
-- `overhead: <x>%`: the course pipeline's time per batch over the model alone's, with augmentation (medians);
+- `overhead: <x>%`: what making a batch (indices, gather, augmentation, normalisation) costs the course pipeline over
+  its training step, with augmentation, both timed inside the same loop (median over repeats). Timed as two separate
+  loops, the course's and the model alone's, the difference drowns in this machine's drift (on a shared 2-core VM
+  the two loops' medians differ by up to 20% either way, and the model alone has read slower than the course);
 - `precision speedup: <x>x`: chapter 08's ViT training step in bf16 autocast against fp32, interleaved (medians;
-  below 1 on a CPU that emulates bf16); the line before it gives the same ratio for chapter 10's encoder-decoder;
+  below 1 on a CPU that emulates bf16); the line before the last three gives the same ratio for chapter 08's ViT as
+  first built (patch 4, no stem, dropout 0.05: 50 tokens a digit, the model issue 13 timed) and for chapter 10's
+  encoder-decoder (64 tokens a grid), to compare;
 - `speedup: <x>x`: the course pipeline over the write-ups', with augmentation.
 """
 from __future__ import annotations
@@ -35,13 +40,15 @@ from mnistkit.models import Net
 from mnistkit.params import pick_device
 from mnistkit.paths import REPO_ROOT, data_root, write_text
 from mnistkit.precision import autocast
+from mnistkit.search import VIT
 from mnistkit.seq2seq import reader_from
 from mnistkit.stacked import make_grids, sequence_loss
 from mnistkit.train import batches
 from mnistkit.transformer import VIT_ARGS, VisionTransformer
 
 BATCH = 128
-TRANSFORMERS = {"08_vit": "chapter 08 ViT training step,", "10_stacked_seq2seq": "chapter 10 encoder-decoder step,"}
+TRANSFORMERS = {"08_vit": "chapter 08 ViT training step,", "08_vit_patch4": "chapter 08 ViT as first built,",
+                "10_stacked_seq2seq": "chapter 10 encoder-decoder step,"}
 CHAPTER04_DROPOUT = 0.1
 
 
@@ -68,19 +75,31 @@ def writeup_style(device, augment: bool):
     return run
 
 
-def course_style(data, augment: bool):
+def course_style(data, augment: bool, parts: dict | None = None):
+    """The course's loop. `parts`, when given, adds up the seconds spent making each batch (indices, gather,
+    augmentation, normalisation) and in its training step, timed inside the same loop."""
     aug = RandomAffine(10, 0.1) if augment else None
     g = torch.Generator().manual_seed(0)
 
+    def now():
+        if data.device.type == "cuda":  # the split needs the GPU's queue drained (the loop's total is timed anyway)
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
     def run(model, optimizer, n):
-        for i, idx in enumerate(batches(len(data.train_x), BATCH, g)):
-            if i == n:
-                break
-            idx = idx.to(data.device)
+        index_batches = iter(batches(len(data.train_x), BATCH, g))
+        for _ in range(n):
+            start = now()
+            idx = next(index_batches).to(data.device)
             x = data.train_x[idx]
             if aug is not None:
                 x = aug(x, g)
-            step(model, optimizer, data.normalize(x), data.train_y[idx])
+            x, y = data.normalize(x), data.train_y[idx]
+            made = now()
+            step(model, optimizer, x, y)
+            if parts is not None:
+                parts["batch"] += made - start
+                parts["step"] += now() - made
     return run
 
 
@@ -104,11 +123,14 @@ def model_alone(data, augment: bool, n_batches: int):
 
 
 
-def images_per_second(run, device, n_batches: int) -> float:
+def images_per_second(run, device, n_batches: int, parts: dict | None = None) -> float:
+    """Images per second of `run` over `n_batches` after a warm-up; `parts` (a course run's) is zeroed after it."""
     torch.manual_seed(0)
     model = Net(CHAPTER04_DROPOUT).to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     run(model, optimizer, 3)  # warm-up: allocator, kernels, file cache
+    if parts is not None:
+        parts.update(batch=0.0, step=0.0)
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -121,13 +143,15 @@ def images_per_second(run, device, n_batches: int) -> float:
 def transformer(stem: str, data, device):
     """Chapter 08's ViT or chapter 10's encoder-decoder (its default configuration, read from its parameters cell)
     and one batch of its inputs: MNIST digits, or 2x2 grids of them."""
-    chapter = chapter_defaults(stem)
     torch.manual_seed(0)
-    if stem == "08_vit":
-        model = VisionTransformer(**{k: chapter[k] for k in VIT_ARGS})
+    if stem == "08_vit_patch4":  # the search's reference: patch 4, no stem, 50 tokens a digit (the model issue 13 timed)
+        model = VisionTransformer(**{k: VIT[k] for k in VIT_ARGS})
+        x, y = data.train_x[:BATCH], data.train_y[:BATCH]
+    elif stem == "08_vit":
+        model = VisionTransformer(**{k: chapter_defaults(stem)[k] for k in VIT_ARGS})
         x, y = data.train_x[:BATCH], data.train_y[:BATCH]
     else:
-        model = reader_from(chapter)
+        model = reader_from(chapter_defaults(stem))
         x, y, _ = make_grids(data.train_x, data.train_y, BATCH, seed=0)
     return model.to(device).train(), data.normalize(x), y
 
@@ -136,7 +160,7 @@ def transformer_step_seconds(stem: str, data, device, precision: str, steps: int
     """Seconds per training step (AdamW) of a transformer chapter's model on one batch."""
     model, x, y = transformer(stem, data, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    teacher_forcing = stem != "08_vit"
+    teacher_forcing = stem == "10_stacked_seq2seq"
     for _ in range(2):  # warm-up
         step(model, optimizer, x, y, precision, teacher_forcing)
     if device.type == "cuda":
@@ -180,18 +204,27 @@ def main() -> None:
     say(f"device {device} ({info['gpu'] or info['cpu']}, {info['cores']} cores), torch {info['torch']}, "
         f"{torch.get_num_threads()} threads, batch {BATCH}, {args.batches} batches x {args.repeats} repeats")
     medians = {}
+    parts = {"batch": 0.0, "step": 0.0}
+    batch_ms, step_ms = [], []  # per batch, the course's loop with augmentation, one value a repeat
     for augment in (False, True):
         label = "with augmentation" if augment else "without augmentation"
         runs = {"write-up (DataLoader + torchvision)": writeup_style(device, augment),
-                "course (tensors + batched warp)": course_style(data, augment),
+                "course (tensors + batched warp)": course_style(data, augment, parts if augment else None),
                 "model alone (batches made before)": model_alone(data, augment, args.batches)}
         rates = {name: [] for name in runs}
         for _ in range(args.repeats):  # interleaved, so drift in machine load hits all three alike
             for name, run in runs.items():
-                rates[name].append(images_per_second(run, device, args.batches))
+                timed = augment and name.startswith("course")
+                rates[name].append(images_per_second(run, device, args.batches, parts if timed else None))
+                if timed:
+                    batch_ms.append(1000 * parts["batch"] / args.batches)
+                    step_ms.append(1000 * parts["step"] / args.batches)
         for name, r in rates.items():
             medians[augment, name.split()[0]] = statistics.median(r)
             say(f"{label:22s} {name:35s} {spread(r, 'img/s')}")
+    say(f"course with augmentation, inside its loop: making a batch {statistics.median(batch_ms):.2f} ms "
+        f"(min {min(batch_ms):.2f}, max {max(batch_ms):.2f}), its training step {statistics.median(step_ms):.1f} ms "
+        f"(min {min(step_ms):.1f}, max {max(step_ms):.1f})")
     steps = {(stem, precision): [] for stem in TRANSFORMERS for precision in ("fp32", "bf16")}
     for _ in range(args.repeats):
         for stem, precision in steps:
@@ -200,9 +233,10 @@ def main() -> None:
         say(f"{TRANSFORMERS[stem]:34s} {precision:4s} {'autocast' if precision != 'fp32' else '':8s} "
             f"{spread(seconds, 'ms/step', 1000)}")
     ratio = {stem: statistics.median(steps[stem, "fp32"]) / statistics.median(steps[stem, "bf16"]) for stem in TRANSFORMERS}
-    say(f"chapter 10's step, bf16 autocast against fp32: {ratio['10_stacked_seq2seq']:.2f}x (64 tokens a grid, "
-        "so more matrix work than chapter 08's 17)")
-    overhead = medians[True, "model"] / medians[True, "course"] - 1
+    say(f"bf16 autocast against fp32, by tokens: chapter 08's ViT (17 tokens a digit) {ratio['08_vit']:.2f}x, "
+        f"as first built (patch 4, 50 tokens) {ratio['08_vit_patch4']:.2f}x, chapter 10's (64 tokens a grid) "
+        f"{ratio['10_stacked_seq2seq']:.2f}x")
+    overhead = statistics.median(b / t for b, t in zip(batch_ms, step_ms))  # the same repeat's two parts
     precision_speedup = ratio["08_vit"]
     speedup = medians[True, "course"] / medians[True, "write-up"]
     say(f"overhead: {100 * overhead:.1f}%")

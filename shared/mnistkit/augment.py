@@ -39,15 +39,16 @@ def sampling_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
     affine_grid runs a batched (H*W x 3) @ (3 x 2) matmul, which on a CPU costs
     20x more than the sampling itself for MNIST-sized batches; three fused
-    multiply-adds on (N, H, W) tensors give the same grid.
+    multiply-adds on (N, 2, H, W) tensors give the same grid. It is returned as an
+    (N, H, W, 2) view of those x and y planes, not copied into that layout:
+    `grid_sample` reads a strided grid as it is, and the copy (a `torch.stack` on
+    the last dimension) cost more than computing the planes.
     """
     xs = (torch.arange(width, device=theta.device, dtype=theta.dtype) * 2 + 1) / width - 1
     ys = (torch.arange(height, device=theta.device, dtype=theta.dtype) * 2 + 1) / height - 1
-    xs, ys = xs.view(1, 1, width), ys.view(1, height, 1)
-    t = theta.view(-1, 6, 1, 1)
-    grid_x = t[:, 0] * xs + t[:, 1] * ys + t[:, 2]
-    grid_y = t[:, 3] * xs + t[:, 4] * ys + t[:, 5]
-    return torch.stack([grid_x, grid_y], dim=-1)
+    xs, ys = xs.view(1, 1, 1, width), ys.view(1, 1, height, 1)
+    t = theta.view(-1, 2, 3, 1, 1)  # rows (x, y) of each image's matrix
+    return (t[:, :, 0] * xs + t[:, :, 1] * ys + t[:, :, 2]).permute(0, 2, 3, 1)
 
 
 def affine(x: torch.Tensor, angle_deg, translate_px, mode: str = "nearest") -> torch.Tensor:

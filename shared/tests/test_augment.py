@@ -74,6 +74,30 @@ def test_sampling_grid_equals_affine_grid():
     assert torch.allclose(sampling_grid(theta, 28, 32), expected, atol=1e-6)
 
 
+def _stacked_grid(theta):
+    """The grid as the committed runs computed it: the x and y planes one by one, then stacked."""
+    xs = ((torch.arange(28, dtype=theta.dtype) * 2 + 1) / 28 - 1).view(1, 1, 28)
+    ys = ((torch.arange(28, dtype=theta.dtype) * 2 + 1) / 28 - 1).view(1, 28, 1)
+    t = theta.view(-1, 6, 1, 1)
+    return torch.stack([t[:, 0] * xs + t[:, 1] * ys + t[:, 2], t[:, 3] * xs + t[:, 4] * ys + t[:, 5]], dim=-1)
+
+
+def test_sampling_grid_keeps_the_committed_runs_augmentation():
+    """Bit for bit the grid and the warped images the committed runs were trained with: the strided view changes
+    no augmented pixel, so no history."""
+    import torch.nn.functional as F
+
+    from mnistkit.augment import RandomAffine, affine_theta, sampling_grid
+    g = torch.Generator().manual_seed(3)
+    theta = affine_theta(torch.rand(64, generator=g) * 20 - 10, torch.randint(-3, 4, (64, 2), generator=g), 28, 28)
+    assert torch.equal(sampling_grid(theta, 28, 28), _stacked_grid(theta))
+    images = torch.rand(64, 1, 28, 28, generator=g)
+    angle, shift = RandomAffine(10, 0.1).sample(64, 28, 28, torch.Generator().manual_seed(0))
+    expected = F.grid_sample(images, _stacked_grid(affine_theta(angle, shift, 28, 28)), mode="nearest",
+                             padding_mode="zeros", align_corners=False)
+    assert torch.equal(RandomAffine(10, 0.1)(images, torch.Generator().manual_seed(0)), expected)
+
+
 def test_shuffle_patches_moves_whole_tiles():
     from mnistkit.augment import shuffle_patches
 
