@@ -12,7 +12,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-export MPLBACKEND ?= Agg
+# Plain scripts draw off-screen (Agg); notebook kernels draw inline, so executed notebooks carry their figures.
+SCRIPT_ENV := MPLBACKEND=Agg
 
 .PHONY: install data test course quick bench time-vit lab browser-check refresh-notebooks clean
 
@@ -42,14 +43,13 @@ quick: install data
 	$(PY) -m mnistkit.course --profile quick
 
 bench: install data
-	$(PY) ci/bench.py
+	$(SCRIPT_ENV) $(PY) ci/bench.py
 
 # Chapter 08's ViT training time, measured alone with every core (outputs/TIMING_VIT.md).
 time-vit: install data
-	$(PY) ci/time_vit.py
+	$(SCRIPT_ENV) $(PY) ci/time_vit.py
 
-# Progress bars as JupyterLab's own widgets here; papermill, nbval and scripts get plain text. The kernels draw
-# plots inline only when MPLBACKEND is unset (it is Agg for every other target).
+# Progress bars as JupyterLab's own widgets here; papermill runs print a line per epoch, nbval and scripts plain text.
 lab: install data
 	env -u MPLBACKEND MNIST_COURSE_PROGRESS=widget $(VENV)/bin/jupyter lab notebooks
 

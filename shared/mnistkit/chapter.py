@@ -7,12 +7,12 @@ one line that says all of it. A chapter then checks only its own hyperparameters
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .params import PROFILES, apply_profile, check_choice, check_float, check_int, pick_device
+from .params import PROFILES, apply_profile, check_choice, check_float, check_int, check_parameter, pick_device
 from .paths import chapter_dir, shown
 from .precision import resolve_precision
 
@@ -30,6 +30,7 @@ class Setup:
     data_fraction: float
     test_fraction: float
     out: Path  # outputs/<chapter>/ (quick profile: build/quick/<chapter>/)
+    recipe: dict = field(default_factory=dict)  # the chapter's own hyperparameters, checked by name (RANGES)
 
     def record(self) -> dict:
         """The fields every run record carries: what a rerun needs to reproduce it."""
@@ -39,9 +40,15 @@ class Setup:
 
 def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precision: str = "fp32",
           epochs: int | None = None, max_epochs: int = 200, data_fraction: float = 1.0,
-          test_fraction: float = 1.0) -> Setup:
-    """Check a chapter's common parameters and return them as a `Setup` (see the module docstring)."""
+          test_fraction: float = 1.0, own: dict | None = None, **recipe) -> Setup:
+    """Check a chapter's common parameters and return them as a `Setup` (see the module docstring).
+
+    `recipe`: the chapter's hyperparameters by name (lr=lr, batch_size=batch_size, ...), each checked against the
+    one table of ranges (`mnistkit.params.RANGES`); `own`: those only this chapter has, which it checks itself.
+    Both come back in `setup.recipe`, in that order.
+    """
     check_choice("profile", profile, list(PROFILES))
+    checked = {name: check_parameter(name, value) for name, value in recipe.items()}
     check_int("seed", seed, low=0)
     if epochs is not None:
         check_int("epochs", epochs, low=1, high=max_epochs)
@@ -51,7 +58,8 @@ def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precis
     precision = resolve_precision(precision, device)
     capped = apply_profile(profile, epochs=epochs or 0, data_fraction=data_fraction, test_fraction=test_fraction)
     setup = Setup(chapter, profile, seed, device, precision, capped["epochs"] if epochs else None,
-                  capped["data_fraction"], capped["test_fraction"], chapter_dir(chapter, profile))
+                  capped["data_fraction"], capped["test_fraction"], chapter_dir(chapter, profile),
+                  {**checked, **(own or {})})
     trained = f"{setup.epochs} epoch(s) on {setup.data_fraction:.0%} of the training images, " if epochs else ""
     print(f"profile {profile}: {trained}seed {seed}, device {device} "
           f"({precision}, {torch.get_num_threads()} thread(s)), outputs in {shown(setup.out)}/")

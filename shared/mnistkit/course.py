@@ -31,8 +31,10 @@ from pathlib import Path
 from .params import default_profile, parse_value
 from .paths import REPO_ROOT, STAGE_ENV, atomic_path, environment, outputs_root, repo_relative, write_json
 from .report import write_reports
+from .train import PROGRESS_ENV
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 # A chapter that reads another chapter's outputs runs after it: 09 opens 08's ViT and 10's encoder-decoder.
@@ -84,7 +86,9 @@ def run_notebook(source: Path, output: Path, parameters: dict, log_output: bool 
     import papermill as pm
 
     start = time.perf_counter()
-    with atomic_path(output) as tmp:
+    # The kernel draws figures inline, whatever backend the calling shell exports (Agg for scripts), so the executed
+    # notebook carries them; and its progress is fit's one line per epoch, not a bar's redraws.
+    with atomic_path(output) as tmp, environment(MPLBACKEND=INLINE_BACKEND, **{PROGRESS_ENV: "epoch"}):
         try:
             # The kernel's own log warns that it listens on loopback TCP without encryption on every start; from
             # a notebook that runs a chapter (the exercise solutions) it would land in a stderr box. Errors only.

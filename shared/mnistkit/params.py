@@ -67,6 +67,60 @@ def check_list(name: str, value, check_item, *, unique: bool = True, empty: bool
     return items
 
 
+# Every chapter's hyperparameters, one range per name (issue 34): `start` checks a chapter's parameters against it
+# by name, so a range is written once and is the same in every chapter. A name "<prefix>_<name>" (ours_max_lr,
+# finetune_lr, fixed_d_model) takes the range of its longest known suffix. (kind, low, high, low_open)
+RANGES: dict[str, tuple] = {
+    "epochs": ("int", 1, 500, False),
+    "batch_size": ("int", 1, 60_000, False),
+    "lr": ("float", 0, 10, True),  # SGD's rates reach 0.1-0.2; AdamW's stay below 0.01
+    "max_lr": ("float", 0, 10, True),
+    "momentum": ("float", 0, 1, False),
+    "dropout": ("float", 0, 0.9, False),  # 1.0 would drop everything
+    "weight_decay": ("float", 0, 1, False),
+    "step_size": ("int", 1, 500, False),
+    "gamma": ("float", 0, 1, True),
+    "pct_start": ("float", 0, 1, True),
+    "anneal_epochs": ("int", 1, 500, False),  # beyond `epochs`: the annealing never finishes
+    "warmup_epochs": ("float", 0, 500, False),
+    "bn_momentum": ("float", 0, 1, True),
+    "ema_decay": ("float", 0, 1, True),
+    "patience": ("int", 1, 500, False),
+    "rotation": ("float", 0, 180, False),  # degrees, either way
+    "translate": ("float", 0, 0.5, False),  # a share of the image's side
+    "width": ("int", 0, 256, False),
+    "stem_channels": ("int", 0, 256, False),
+    "d_model": ("int", 4, 1024, False),
+    "heads": ("int", 1, 64, False),
+    "depth": ("int", 1, 24, False),
+    "ff_dim": ("int", 1, 8192, False),
+    "samples": ("int", 50, 10_000, False),
+    "size": ("int", 1, 60_000, False),
+}
+
+
+def range_of(name: str) -> tuple | None:
+    """The range `name` is checked against: its own, else that of its longest suffix after a '_' (None: none)."""
+    parts = name.split("_")
+    for i in range(len(parts)):
+        key = "_".join(parts[i:])
+        if key in RANGES:
+            return RANGES[key]
+    return None
+
+
+def check_parameter(name: str, value):
+    """Check `value` against the range RANGES holds for `name` (see `range_of`); ParameterError when there is none."""
+    known = range_of(name)
+    if known is None:
+        _fail(name, value, "it has no range in mnistkit.params.RANGES: add one there, or check it in the chapter "
+                           "and pass it to start() through own=")
+    kind, low, high, low_open = known
+    if kind == "int":
+        return check_int(name, value, low=low, high=high)
+    return check_float(name, value, low=low, high=high, low_open=low_open)
+
+
 def _range_text(low, high, low_open=False) -> str:
     if low is not None and high is not None:
         return f" in {'(' if low_open else '['}{low}, {high}]"

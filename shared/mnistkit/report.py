@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .metrics import (
-    effect_over_seeds,
     headline_runs,
     history_stats,
     load_metrics,
@@ -21,6 +20,7 @@ from .metrics import (
     sweep_runs,
 )
 from .paths import REPO_ROOT, outputs_root, replace_marked, repo_relative, write_text
+from .stats import paired
 
 
 def claim_text(run: dict) -> str:
@@ -196,7 +196,7 @@ def seeded_runs(runs: list[dict]) -> list[dict]:
 
 def parity_row(stem: str, runs: list[dict]) -> list | None:
     """bf16 autocast against fp32 for a chapter whose headline runs train in bf16: the headline metric on the seeds
-    run in both precisions with the same recipe, the effect graded against the seed-to-seed spread. None when
+    run in both precisions with the same recipe, the paired difference bf16 − fp32 with its 95% interval. None when
     fewer than two seeds ran in both."""
     headline = HEADLINES.get(stem)
     if headline is None:
@@ -211,12 +211,12 @@ def parity_row(stem: str, runs: list[dict]) -> list | None:
         return None
     values = {name: [headline_value(runs_of[k], headline.metric) for k in seeds]
               for name, runs_of in (("fp32", fp32), ("bf16", bf16))}
-    graded = effect_over_seeds(values["fp32"], values["bf16"])
+    graded = paired(values["fp32"], values["bf16"])
     cells = [f"{statistics.mean(v):.2f} ± {seeds_summary(v)['std']:.2f}" for v in values.values()]
     sources = sorted({run.get("sweep", "the chapter") for run in (*bf16.values(), *fp32.values())
                       if run.get("seed") in seeds})
-    return [f"[{stem}](outputs/{stem}/{stem}.ipynb)", ", ".join(map(str, seeds)), *cells, f"{graded['effect']:+.2f}",
-            f"{graded['spread']:.2f}", graded["verdict"], ", ".join(sources)]
+    return [f"[{stem}](outputs/{stem}/{stem}.ipynb)", ", ".join(map(str, seeds)), *cells, f"{graded.mean:+.2f}",
+            f"{graded.low:+.2f} to {graded.high:+.2f}", graded.verdict, ", ".join(sources)]
 
 
 def chapter_summary(root: Path) -> str:
@@ -239,9 +239,10 @@ def chapter_summary(root: Path) -> str:
     text = markdown_table(header, rows)
     if parity:
         text += ("\n\n**bf16 autocast against fp32** (chapters whose headline runs train in bf16; the claim's metric on "
-                 "the seeds run in both precisions with the same recipe):\n\n"
-                 + markdown_table(["chapter", "seeds", "fp32: mean ± std %", "bf16: mean ± std %", "effect (pp)",
-                                   "seed spread (pp)", "verdict", "runs from"], parity))
+                 "the seeds run in both precisions with the same recipe; bf16 − fp32 paired by seed, with its 95% interval "
+                 "from the t distribution, `mnistkit.stats`):\n\n"
+                 + markdown_table(["chapter", "seeds", "fp32: mean ± std %", "bf16: mean ± std %", "bf16 − fp32 (pp)",
+                                   "95% interval (pp)", "verdict", "runs from"], parity))
     return text
 
 

@@ -48,16 +48,17 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None,
 
 
 PROGRESS_ENV = "MNIST_COURSE_PROGRESS"
-PROGRESS_STYLES = ("text", "widget")
+PROGRESS_STYLES = ("text", "widget", "epoch")
 
 
 def progress_style() -> str:
     """How training shows progress: $MNIST_COURSE_PROGRESS, "text" unless set.
 
     "text" is a plain tqdm bar on stdout: a normal output in JupyterLab (stderr would sit in a pink box that reads
-    as a warning) and plain lines in papermill and nbval logs. "widget" is the notebook's own progress bar
-    (ipywidgets); `make lab` sets it for the kernels of the JupyterLab it starts, where a person watches. A headless
-    run keeps text, since a saved widget shows nothing without its live kernel.
+    as a warning). "widget" is the notebook's own progress bar (ipywidgets); `make lab` sets it for the kernels of
+    the JupyterLab it starts, where a person watches. "epoch" draws no bar: the one line `fit` prints per epoch is
+    the progress; every papermill run (`mnistkit.course.run_notebook`) sets it, so an executed notebook carries a
+    line per epoch, not the bar's redraws.
     """
     style = os.environ.get(PROGRESS_ENV, "text")
     if style not in PROGRESS_STYLES:
@@ -74,6 +75,7 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
             pass
     # In a notebook or a log, redraw at most every 2 s so saved outputs stay small.
     interactive = sys.stdout.isatty()
+    enabled = enabled and progress_style() != "epoch"
     return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=True,
                 mininterval=0.1 if interactive else 2.0, file=sys.stdout, dynamic_ncols=interactive)
 

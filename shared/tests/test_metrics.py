@@ -165,16 +165,16 @@ def test_seed_runs_gathers_one_run_per_seed_from_the_chapter_and_its_sweep(tmp_p
     assert [(r["seed"], "sweep" in r) for r in runs] == [(1, False), (2, True), (3, True)]
 
 
-def test_change_table_grades_each_measure_against_the_seed_spread():
+def test_change_table_grades_each_measure_by_its_paired_interval():
     from mnistkit.metrics import change_table
-    before = [{"acc": v} for v in (99.30, 99.32, 99.28)]
-    after = [{"acc": v} for v in (99.50, 99.52, 99.48)]
-    noisy = [{"acc": v} for v in (99.20, 99.45, 99.31)]
+    before = [{"seed": k, "acc": v} for k, v in zip((1, 2, 3), (99.30, 99.32, 99.28))]
+    after = [{"seed": k, "acc": v} for k, v in zip((1, 2, 3), (99.50, 99.53, 99.48))]
+    noisy = [{"seed": k, "acc": v} for k, v in zip((1, 2, 3), (99.20, 99.45, 99.31))]
     table, graded = change_table(before, after, {"final test %": lambda r: r["acc"]}, labels=("01", "02"))
-    assert graded["final test %"]["verdict"] == "beyond the seed-to-seed spread"
-    assert "| final test % | 99.30 ± 0.02 (3) | 99.50 ± 0.02 (3) | +0.20 |" in table
+    assert graded["final test %"].verdict == "beyond noise" and graded["final test %"].kind == "paired"
+    assert "| final test % | 99.30 ± 0.02 (3) | 99.50 ± 0.03 (3) | +0.20 | +0.19 to +0.22 | paired | beyond noise |" in table
     _, graded = change_table(before, noisy, {"final test %": lambda r: r["acc"]})
-    assert graded["final test %"]["verdict"].endswith("noise")
+    assert graded["final test %"].verdict == "within noise (3 seeds)"
 
 
 def test_a_hyperparameter_sweep_is_not_counted_as_more_seeds_of_a_claim(tmp_path):
@@ -214,7 +214,9 @@ def test_parity_compares_bf16_and_fp32_on_the_seeds_run_in_both_with_the_same_re
     fp32 = runs("fp32", [1, 2], shift=-1.0, sweep="08-fp32") + runs("fp32", [3], sweep="08-fp32", lr=0.01)
     row = parity_row("08_vit", bf16 + fp32)
     assert row[1] == "1, 2" and row[4] == "+1.10"  # seed 3's fp32 run is another recipe: left out
-    assert row[6] == "beyond the seed-to-seed spread" and row[7] == "08-fp32, 08-seeds, the chapter"
+    # Two seeds: the paired differences 1.0 and 1.2 pp give a 95% interval of 1.10 ± 1.27 (t with 1 degree of
+    # freedom is 12.7), across zero: two seeds cannot show this effect, however steady it looks.
+    assert row[5] == "-0.17 to +2.37" and row[6] == "within noise (2 seeds)" and row[7] == "08-fp32, 08-seeds, the chapter"
     assert parity_row("08_vit", bf16 + fp32[:1]) is None  # one seed in both is no spread
     assert parity_row("00_data_tour", bf16) is None
 

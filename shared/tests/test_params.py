@@ -57,3 +57,18 @@ def test_check_list_allows_an_empty_list_only_when_asked():
     assert check_list("separable_widths", [], lambda n, v: check_int(n, v), empty=True) == []
     with pytest.raises(ParameterError, match="expected a list"):
         check_list("separable_widths", 3, lambda n, v: check_int(n, v), empty=True)
+
+
+def test_start_checks_a_chapters_hyperparameters_by_name_against_one_table():
+    from mnistkit.chapter import start
+    from mnistkit.params import ParameterError, range_of
+    setup = start("03_step_lr", profile="quick", seed=1, device="cpu", epochs=15, lr=0.02, batch_size=128,
+                  ours_max_lr=0.2, own={"models": ["a"]})
+    assert setup.recipe == {"lr": 0.02, "batch_size": 128, "ours_max_lr": 0.2, "models": ["a"]}
+    assert range_of("finetune_lr") == range_of("lr") and range_of("fixed_d_model") == range_of("d_model")
+    with pytest.raises(ParameterError, match=r"parameter ours_max_lr=0 is not allowed: expected a number in \(0, 10\]"):
+        start("03_step_lr", profile="quick", seed=1, device="cpu", ours_max_lr=0)
+    with pytest.raises(ParameterError, match="parameter batch_size=1.5 is not allowed: expected an integer"):
+        start("03_step_lr", profile="quick", seed=1, device="cpu", batch_size=1.5)
+    with pytest.raises(ParameterError, match="parameter wobble=3 is not allowed: it has no range"):
+        start("03_step_lr", profile="quick", seed=1, device="cpu", wobble=3)
