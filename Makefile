@@ -21,7 +21,7 @@ SCRIPT_ENV := MPLBACKEND=Agg
 # notebook it opens; the server config's save hook writes the course's metadata back, so opening and saving a
 # notebook leaves `git diff` empty.
 install: $(INSTALLED)
-$(INSTALLED): requirements.txt shared/pyproject.toml
+$(INSTALLED): requirements.txt shared/pyproject.toml ci/jupyter_server_config.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null

@@ -1,6 +1,6 @@
 """Models taught in one chapter and imported by the chapters after it (the pattern of d2l's `#@save`).
 
-A chapter that teaches a model shows this source (`mnistkit.lab.show_source`), so there is one copy of it.
+A chapter that teaches a model shows this source (`mnistkit.chapter.show_source`), so there is one copy of it.
 """
 from __future__ import annotations
 

@@ -132,3 +132,25 @@ def show_test_errors(model: torch.nn.Module, data, out: str | Path, title: str) 
                 Path(out) / "confusion.png")
     plt.show()
     return predicted
+
+
+def plot_seeds(groups: dict[str, list[dict]], *, target: float = 99.4, last: int | None = None,
+               ylim: tuple[float, float] | None = (98.8, 99.75)):
+    """Test accuracy per epoch of every seed, one panel per recipe (`groups`: label -> run records), the target as
+    a dotted line and, with `last`, the epochs the claim reads shaded: what a seeds table summarises, drawn.
+    Chapters 04, 05 and 06 call it for their five seeds."""
+    fig, axes = plt.subplots(1, len(groups), figsize=(7 * len(groups), 4.5), sharey=True, squeeze=False)
+    for ax, (label, runs) in zip(axes[0], groups.items()):
+        for run in sorted(runs, key=lambda r: r.get("seed", 0)):
+            ax.plot([e["epoch"] for e in run["epochs"]], [e["test_acc"] for e in run["epochs"]], "-o", ms=3,
+                    label=f"seed {run.get('seed')}")
+        if last and runs:
+            epochs = len(runs[0]["epochs"])
+            ax.axvspan(epochs - last + 0.5, epochs + 0.5, color="grey", alpha=0.12, lw=0)
+        ax.axhline(target, color="red", lw=0.8, ls=":")
+        ax.set(xlabel="epoch", title=f"{label.split(':')[0]} ({len(runs)} seeds)", ylim=ylim)
+        ax.grid(alpha=0.3)
+        ax.legend(ncol=3, fontsize=8)
+    axes[0][0].set_ylabel("test accuracy %")
+    fig.tight_layout()
+    return fig

@@ -268,7 +268,7 @@ def course_run_summary(root: Path) -> str:
     return head + "\n\n" + markdown_table(["notebook", "seconds", "minutes", "threads", "status"], rows)
 
 
-def update_readme(readme: Path, root: Path) -> bool:
+def update_readme_results(readme: Path, root: Path) -> bool:
     """Replace the block between the README's results markers; True if the README changed."""
     return replace_marked(readme, README_START, README_END,
                           f"\n{course_run_summary(root)}\n\n{chapter_summary(root)}\n")
@@ -278,7 +278,7 @@ def write_reports(profile: str = "full") -> None:
     """Regenerate `<outputs>/RESULTS.md` and, for the full profile, the README's results block."""
     root = outputs_root(profile)
     print(f"wrote {write_text(root / 'RESULTS.md', build_report(root))}")
-    if profile == "full" and update_readme(REPO_ROOT / "README.md", root):
+    if profile == "full" and update_readme_results(REPO_ROOT / "README.md", root):
         print("updated the results table in README.md")
 
 

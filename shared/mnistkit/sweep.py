@@ -147,7 +147,7 @@ def write_sweep_report(sweep_dir: Path, run: str | None = None) -> Path:
 README_START, README_END = "<!-- sweep:start -->", "<!-- sweep:end -->"
 
 
-def update_readme(readme: Path, sweep_dir: Path, run: str | None = None) -> bool:
+def update_readme_sweep(readme: Path, sweep_dir: Path, run: str | None = None) -> bool:
     """Put the sweep's generated table (and a link to its folder) between the README's sweep markers."""
     table, _ = sweep_table(sweep_dir, run)
     where = shown(sweep_dir)
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
         if not (sweep_dir / "sweep.json").exists():
             parser.error(f"no sweep named {args.name!r}: {shown(sweep_dir / 'sweep.json')} does not exist")
         print(f"wrote {shown(write_sweep_report(sweep_dir, args.run))}")
-        if args.readme and update_readme(REPO_ROOT / "README.md", sweep_dir, args.run):
+        if args.readme and update_readme_sweep(REPO_ROOT / "README.md", sweep_dir, args.run):
             print("updated README.md")
         return 0
     if not args.notebook or not args.grid:
@@ -218,7 +218,7 @@ def main(argv=None) -> int:
             write_json(sweep_dir / "sweep.json", manifest)  # progress survives an interruption
     report = write_sweep_report(sweep_dir, args.run)
     print(f"wrote {shown(report)}")
-    if args.readme and update_readme(REPO_ROOT / "README.md", sweep_dir, args.run):
+    if args.readme and update_readme_sweep(REPO_ROOT / "README.md", sweep_dir, args.run):
         print("updated README.md")
     return 0 if all(e["status"] == "ok" for e in entries) else 1
 

@@ -109,3 +109,18 @@ def test_jobs_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         course.main(["--jobs", "0"])
     assert "--jobs 0 is not allowed" in capsys.readouterr().err
+
+
+def test_an_executed_notebook_carries_its_figures_and_a_line_per_epoch(tmp_path, monkeypatch):
+    """Issue 30: papermill's kernels draw inline whatever the shell exports (scripts use Agg), and training prints
+    fit's one line per epoch, not a progress bar's redraws."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("MNIST_COURSE_PROGRESS", "text")
+    book = notebook(tmp_path / "figs.ipynb",
+                    "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()",
+                    "from mnistkit.train import _progress\nfor _ in _progress(range(3000), 3000, 'epoch=01', True):\n"
+                    "    pass\nprint('epoch 01: done')")
+    course.run_notebook(book, tmp_path / "out.ipynb", {})
+    cells = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
+    assert any("image/png" in out.get("data", {}) for out in cells[0].outputs)
+    assert [out.get("text") for out in cells[1].outputs] == ["epoch 01: done\n"]

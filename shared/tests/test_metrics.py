@@ -66,17 +66,17 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 
 
 def test_readme_block_is_regenerated_between_markers(tmp_path):
-    from mnistkit.report import README_END, README_START, update_readme
+    from mnistkit.report import README_END, README_START, update_readme_results
     save_metrics(tmp_path / "outputs" / "04_augmentation", "04_augmentation", [run_record("ours-seed2", 5940, HISTORY, seed=2, headline=True)])
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{README_START}\nold table\n{README_END}\nrest\n")
-    assert update_readme(readme, tmp_path / "outputs")
+    assert update_readme_results(readme, tmp_path / "outputs")
     text = readme.read_text()
     row = ("| [04_augmentation](outputs/04_augmentation/04_augmentation.ipynb) | ours: each of the last 5 of 15 epochs "
            "≥ 99.4%, < 8,000 params | 2 | 5,940 | 99.38 | 99.38 | 0 of 1 |")
     assert "old table" not in text and row in text
     assert text.startswith("intro\n") and text.endswith("rest\n")
-    assert not update_readme(readme, tmp_path / "outputs")  # unchanged the second time
+    assert not update_readme_results(readme, tmp_path / "outputs")  # unchanged the second time
 
 
 def test_epoch_table_shows_sequence_accuracies_when_recorded():

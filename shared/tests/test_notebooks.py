@@ -137,3 +137,40 @@ def test_no_two_chapters_share_eight_lines_of_code():
     copies = [f"{a} line {code[a][runs[0]]!r} ... and {b}" for i, a in enumerate(code) for b in list(code)[i + 1:]
               if (runs := shared_runs(code[a], code[b], 8))]
     assert not copies, copies
+
+
+# Chapters whose committed full run predates inline figures (issue 30) and has not been rerun since: their executed
+# notebooks carry no images and a progress bar's redraws. Strict: a chapter rerun since passes, and must leave this set.
+RUN_BEFORE_FIGURES = {"05_strided_convs", "07_positional_encoding", "10_stacked_seq2seq"}
+BRAILLE_FRAMES = {"10_stacked_seq2seq"}  # chapter 10 redraws its braille display of predictions, as the write-up did
+
+
+def figures_drawn(executed) -> int:
+    """How many figures the chapter's run drew, at least: the PNG files it saved beside the notebook (each is a
+    figure drawn), or the code cells that end a plot with plt.show(), whichever is more."""
+    nb = nbformat.read(executed, as_version=4)
+    shown = sum("plt.show()" in c.source for c in nb.cells if c.cell_type == "code")
+    return max(shown, len(list(executed.parent.glob("*.png"))))
+
+
+def images(executed) -> int:
+    nb = nbformat.read(executed, as_version=4)
+    return sum("image/png" in out.get("data", {}) for c in nb.cells if c.cell_type == "code" for out in c.outputs)
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
+    p.stem in RUN_BEFORE_FIGURES, strict=True, reason="full run predates inline figures: rerun pending"))
+    for p in NOTEBOOKS], ids=lambda p: p.stem)
+def test_executed_notebook_shows_its_figures_and_a_line_per_epoch(path):
+    """What a reader opens in outputs/ has every figure its run drew, progress at most a line per epoch (no bar
+    redraws), and stays under 2 MB (chapter 10's braille frames aside)."""
+    executed = REPO_ROOT / "outputs" / path.stem / path.name
+    if not executed.exists():
+        pytest.skip(f"{path.stem} has no full run in outputs/")
+    assert images(executed) >= figures_drawn(executed), f"{images(executed)} images, {figures_drawn(executed)} drawn"
+    if path.stem not in BRAILLE_FRAMES:
+        nb = nbformat.read(executed, as_version=4)
+        redraws = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                   for out in c.outputs if out.output_type == "stream" and "\r" in out.text]
+        assert not redraws, f"cells {sorted(set(redraws))} redraw a progress bar"
+        assert executed.stat().st_size < 2 * 2 ** 20, f"{executed.stat().st_size:,} bytes"

@@ -17,3 +17,14 @@ def test_one_epoch_history_has_one_whole_epoch_tick_and_plain_log_labels():
         assert labels and not any("times" in text or "^" in text for text in labels), labels
     train_line = [line for line in fig.axes[0].lines if line.get_label() == "model1 train"][0]
     assert train_line.get_marker() == "o"  # a dashed line through one point would draw nothing
+
+
+def test_plot_seeds_draws_a_panel_per_recipe_and_a_line_per_seed():
+    from mnistkit.plots import plot_seeds
+    runs = [{"seed": k, "epochs": [{"epoch": e, "test_acc": 99.0 + 0.01 * e + 0.02 * k} for e in range(1, 16)]}
+            for k in (3, 1, 2)]
+    fig = plot_seeds({"ours: a recipe": runs, "theirs": runs[:2]}, last=5)
+    left, right = fig.axes
+    assert [line.get_label() for line in left.get_lines()[:3]] == ["seed 1", "seed 2", "seed 3"]
+    assert left.get_title() == "ours (3 seeds)" and right.get_title() == "theirs (2 seeds)"
+    assert len(left.patches) == 1  # the shaded last five epochs

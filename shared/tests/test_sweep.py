@@ -6,7 +6,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from mnistkit.paths import OUTPUTS_ENV
-from mnistkit.sweep import grid_points, main, parse_axes, point_name, update_readme
+from mnistkit.sweep import grid_points, main, parse_axes, point_name, update_readme_sweep
 
 
 def test_grid_and_random_sample():
@@ -59,7 +59,7 @@ def test_sweep_runs_points_in_parallel_and_writes_a_generated_table(tmp_path, mo
 
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- sweep:start -->\nold\n<!-- sweep:end -->\nrest\n")
-    assert update_readme(readme, sweep)
+    assert update_readme_sweep(readme, sweep)
     text = readme.read_text()
     assert "old" not in text and "| 1.5 | 1 | ok |" in text and text.endswith("<!-- sweep:end -->\nrest\n")
 

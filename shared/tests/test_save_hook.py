@@ -4,7 +4,7 @@ import json
 import nbformat
 import pytest
 
-from mnistkit.lab import KERNELSPEC, LANGUAGE_INFO, normalize_metadata, pre_save_hook
+from mnistkit.save_hook import KERNELSPEC, LANGUAGE_INFO, normalize_metadata, pre_save_hook
 from mnistkit.paths import REPO_ROOT
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").rglob("*.ipynb"))
@@ -40,7 +40,7 @@ def test_save_hook_leaves_other_kernels_and_files_alone():
 
 def test_make_install_configures_the_hook_and_names_the_kernel_as_the_notebooks_do():
     config = json.loads((REPO_ROOT / "ci" / "jupyter_server_config.json").read_text())
-    assert config["ContentsManager"]["pre_save_hook"] == "mnistkit.lab.pre_save_hook"
+    assert config["ContentsManager"]["pre_save_hook"] == "mnistkit.save_hook.pre_save_hook"
     makefile = (REPO_ROOT / "Makefile").read_text()
     assert f'--display-name "{KERNELSPEC["display_name"]}"' in makefile
     assert "ci/jupyter_server_config.json" in makefile
