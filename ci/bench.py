@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
+from mnistkit import ch08
 from mnistkit.augment import RandomAffine
 from mnistkit.course import machine
 from mnistkit.data import MNIST_MEAN, MNIST_STD, ensure_mnist, load_mnist
@@ -44,7 +45,6 @@ from mnistkit.search import VIT
 from mnistkit.seq2seq import reader_from
 from mnistkit.stacked import make_grids, sequence_loss
 from mnistkit.train import batches
-from mnistkit.transformer import VIT_ARGS, VisionTransformer
 
 BATCH = 128
 TRANSFORMERS = {"08_vit": "chapter 08 ViT training step,", "08_vit_patch4": "chapter 08 ViT as first built,",
@@ -151,8 +151,7 @@ def transformer(stem: str, data, device):
         model = reader_from(chapter_defaults(stem))
         x, y, _ = make_grids(data.train_x, data.train_y, BATCH, seed=0)
     else:
-        config = VIT if stem == "08_vit_patch4" else chapter_defaults(stem)
-        model = VisionTransformer(**{k: config[k] for k in VIT_ARGS})
+        model = ch08.build(VIT if stem == "08_vit_patch4" else chapter_defaults(stem))
         x, y = data.train_x[:BATCH], data.train_y[:BATCH]
     return model.to(device).train(), data.normalize(x), y
 

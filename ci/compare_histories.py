@@ -4,8 +4,9 @@
 
 OLD_OUTPUTS and NEW_OUTPUTS are outputs folders (e.g. `build/quick/outputs` of two commits' `make quick`). For every
 chapter in both, every run of the same name must have the same epochs with the same values, every field equal as
-stored (floats compared exactly), except the wall-clock `seconds`. Prints one line per chapter; exits 1 on any
-difference.
+stored (floats compared exactly), except the wall-clock `seconds`. A field the new epochs add (a new measurement)
+is listed, not a difference: every field of the old records must be unchanged. Prints one line per chapter; exits 1
+on any difference.
 """
 from __future__ import annotations
 
@@ -39,8 +40,14 @@ def main(argv=None) -> int:
             failed = True
             continue
         a, b = histories(old.parent), histories(new.parent)
-        diffs = [name for name in a if a[name] != b.get(name)] + [f"{name} (new only)" for name in b if name not in a]
-        print(f"{stem}: {len(a)} run(s), " + ("identical histories" if not diffs else f"DIFFER: {', '.join(diffs)}"))
+        # The new run's epochs cut to the fields the old ones have: a field added is a new measurement.
+        kept = {name: [{k: e[k] for k in old_e if k in e} for e, old_e in zip(b[name], a[name])] + b[name][len(a[name]):]
+                for name in a if name in b}
+        diffs = [name for name in a if a[name] != kept.get(name)] + [f"{name} (new only)" for name in b if name not in a]
+        old_fields = {k for h in a.values() for e in h for k in e}
+        added = sorted({k for name in a if name in b for e in b[name] for k in e} - old_fields)
+        print(f"{stem}: {len(a)} run(s), " + ("identical histories" if not diffs else f"DIFFER: {', '.join(diffs)}")
+              + (f" (fields added: {', '.join(added)})" if added else ""))
         failed |= bool(diffs)
     return 1 if failed else 0
 

@@ -19,6 +19,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from mnistkit import ch08
 from mnistkit.augment import RandomAffine
 from mnistkit.data import load_mnist
 from mnistkit.exercises import chapter_defaults
@@ -26,7 +27,6 @@ from mnistkit.params import pick_device
 from mnistkit.paths import REPO_ROOT, repo_relative, write_text
 from mnistkit.precision import autocast, resolve_precision
 from mnistkit.train import batches, evaluate
-from mnistkit.transformer import VIT_ARGS, VisionTransformer
 
 
 def main() -> None:
@@ -39,10 +39,12 @@ def main() -> None:
     chapter = chapter_defaults("08_vit")
     precision = resolve_precision(chapter["precision"], device)
     batch, epochs = chapter["batch_size"], chapter["epochs"]
+    steps = math.ceil(len(data.train_x) / batch)
     torch.manual_seed(1)
-    model = VisionTransformer(**{k: chapter[k] for k in VIT_ARGS}).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=chapter["lr"], weight_decay=chapter["weight_decay"])
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    model = ch08.build(chapter).to(device)  # the chapter's model, AdamW and schedule, from its own recipe's parts
+    optimizer, schedule = ch08.optimizer_and_schedule(model, lr=chapter["lr"], weight_decay=chapter["weight_decay"],
+                                                      warmup_epochs=chapter["warmup_epochs"], epochs=epochs,
+                                                      steps_per_epoch=steps)
     augment, generator = RandomAffine(chapter["rotation"], chapter["translate"]), torch.Generator().manual_seed(1)
     model.train()
 
@@ -69,7 +71,6 @@ def main() -> None:
     start = time.perf_counter()
     evaluate(model, data.test_x, data.test_y, data.normalize, precision=precision)
     per_eval = time.perf_counter() - start
-    steps = math.ceil(len(data.train_x) / batch)
     epoch = per_batch * steps + per_eval
     lines = [
         "# Chapter 08 ViT training time",

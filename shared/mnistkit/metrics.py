@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .paths import outputs_root, write_json
+from .paths import outputs_root, staged, write_json
 
 EPOCH_KEYS = ("epoch", "test_acc", "seconds")
 
@@ -62,8 +62,11 @@ def load_metrics(path: str | Path) -> dict:
 
 
 def chapter_runs(stem: str, profile: str = "full") -> dict[str, dict] | None:
-    """Runs saved by another chapter in the same profile, by name; None if it has not been run yet."""
-    path = outputs_root(profile) / stem / "metrics.json"
+    """Runs saved by a chapter in the same profile, by name; None if it has not been run yet. While `mnistkit.course`
+    runs chapter `stem` itself, its runs are read from the staging folder it is saving them to, not its last run's."""
+    stage = staged()
+    folder = Path(stage["staging"]) if stage and stage["stem"] == stem else outputs_root(profile) / stem
+    path = folder / "metrics.json"
     if not path.exists():
         return None
     return {run["name"]: run for run in load_metrics(path)["runs"]}
@@ -88,18 +91,6 @@ def seed_runs(stem: str, name: str, sweep: str, profile: str = "full") -> list[d
     for run in own + [run for run in sweep_runs(stem, sweep, profile) if run["name"] == name]:
         by_seed.setdefault(run.get("seed"), run)
     return [by_seed[k] for k in sorted(by_seed, key=str)]
-
-
-def effect_over_seeds(before: list[float], after: list[float]) -> dict:
-    """Deprecated (issue 30): the old rule, |effect| against the larger std, which ignores pairing and the number of
-    seeds. Only chapter 07, not yet rerun on `mnistkit.stats`, still calls it; every other comparison uses
-    `mnistkit.stats.compare` (a paired or Welch 95% interval)."""
-    if len(before) < 2 or len(after) < 2:
-        raise ValueError(f"{len(before)} and {len(after)} seeds are not enough: a spread needs at least 2 on each side")
-    effect = sum(after) / len(after) - sum(before) / len(before)
-    spread = max(seeds_summary(before)["std"], seeds_summary(after)["std"])
-    return {"effect": effect, "spread": spread,
-            "verdict": "within the seed-to-seed spread: noise" if abs(effect) <= spread else "beyond the seed-to-seed spread"}
 
 
 def change_table(before: list[dict], after: list[dict], measures: dict[str, Callable[[dict], float]],

@@ -12,10 +12,13 @@ from numbers import Integral, Real
 import torch
 
 PROFILE_ENV = "MNIST_COURSE_PROFILE"
-# The quick profile: about one epoch on a small slice, for CI and for trying things.
+# The quick profile: about one epoch on a small slice, for CI and for trying things. The tiny one: the chapter
+# variants an exercise solution runs when it runs in the quick profile (`mnistkit.exercises.run_chapter`), so that
+# `make test` stays within 10 minutes; its numbers check that the code runs and answer nothing.
 PROFILES = {
     "full": {},
     "quick": {"epochs": 1, "data_fraction": 0.05, "test_fraction": 0.2},
+    "tiny": {"epochs": 1, "data_fraction": 0.02, "test_fraction": 0.05},
 }
 
 
@@ -93,6 +96,7 @@ RANGES: dict[str, tuple] = {
     "d_model": ("int", 4, 1024, False),
     "heads": ("int", 1, 64, False),
     "depth": ("int", 1, 24, False),
+    "blocks": ("int", 1, 24, False),  # attention blocks, as depth
     "ff_dim": ("int", 1, 8192, False),
     "samples": ("int", 50, 10_000, False),
     "size": ("int", 1, 60_000, False),

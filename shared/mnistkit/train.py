@@ -80,6 +80,26 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
                 mininterval=0.1 if interactive else 2.0, file=sys.stdout, dynamic_ncols=interactive)
 
 
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
+               loss_fn: LossFn = F.cross_entropy, precision: str = "fp32", scaler=None,
+               teacher_forcing: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step on one batch (pytorch/examples' mnist `train()`): forward, loss, zero_grad, backward, step.
+    `x` is the normalized batch; returns the output (fp32) and the loss, for the running metrics of `train_epoch`."""
+    with autocast(precision, x.device):  # fp32: as written; bf16/fp16: the forward's matrix products in low precision
+        output = model(x, y) if teacher_forcing else model(x)  # teacher forcing: a sequence model reads y's past
+    output = output.float()  # the loss in fp32, whatever precision the forward pass ran in
+    loss = loss_fn(output, y)
+    optimizer.zero_grad(set_to_none=True)  # gradients accumulate across backward() calls: clear last step's
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:  # fp16 (`precision.grad_scaler`): scale the loss so small gradients do not underflow, unscale to step
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    return output, loss
+
+
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorData, *,
                 batch_size: int, generator: torch.Generator, transform: Callable | None = None,
                 loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
@@ -105,14 +125,8 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
         x, y = data.train_x[idx], data.train_y[idx]
         if transform is not None:
             x = transform(x, generator)
-        with autocast(precision, device):
-            output = model(data.normalize(x), y) if teacher_forcing else model(data.normalize(x))
-        output = output.float()
-        loss = loss_fn(output, y)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()  # scaling only for fp16; otherwise backward() as usual
-        scaler.step(optimizer)
-        scaler.update()
+        output, loss = train_step(model, optimizer, data.normalize(x), y, loss_fn=loss_fn, precision=precision,
+                                  scaler=scaler if scaler.is_enabled() else None, teacher_forcing=teacher_forcing)
         if batch_scheduler is not None:
             batch_scheduler.step()
         if average is not None:
@@ -153,6 +167,18 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, normalize
             counts[name] += float(fn(output, y[idx]))
     return {"loss": total_loss / len(x), "acc": 100 * correct / len(x),
             **{name: 100 * count / len(x) for name, count in counts.items()}}
+
+
+def train_accuracy_in_eval_mode(model: torch.nn.Module, data: TensorData, images: int,
+                                precision: str = "fp32") -> Callable[[dict], None]:
+    """An `on_epoch_end` hook for `fit` (chapter 01's measurement): adds `train_eval_acc` to each epoch's record,
+    the accuracy on the first `images` training images in eval mode (no dropout, no augmentation), measured the way
+    test accuracy is, on the same images every epoch. The running train accuracy of the log is measured while the
+    network trains (dropout on, augmented images, weights changing): not the number to judge underfitting by."""
+    def measure(record: dict) -> None:
+        x, y = data.train_x[:images], data.train_y[:images]
+        record["train_eval_acc"] = evaluate(model, x, y, data.normalize, precision=precision)["acc"]
+    return measure
 
 
 @torch.no_grad()

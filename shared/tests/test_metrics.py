@@ -144,16 +144,6 @@ def test_seeds_table_reports_mean_std_worst_and_how_many_hold():
     assert "| theirs | – | not run |" in table
 
 
-def test_a_change_smaller_than_the_seed_spread_is_graded_as_noise():
-    from mnistkit.metrics import effect_over_seeds
-    noise = effect_over_seeds([99.30, 99.40, 99.35], [99.33, 99.41, 99.38])
-    assert noise["effect"] == pytest.approx(0.0233, abs=1e-3) and noise["verdict"].endswith("noise")
-    real = effect_over_seeds([99.30, 99.32], [99.50, 99.52])
-    assert real["verdict"] == "beyond the seed-to-seed spread" and real["spread"] == pytest.approx(0.01414, abs=1e-4)
-    with pytest.raises(ValueError, match="1 and 2 seeds are not enough"):
-        effect_over_seeds([99.3], [99.4, 99.5])
-
-
 def test_seed_runs_gathers_one_run_per_seed_from_the_chapter_and_its_sweep(tmp_path, monkeypatch):
     from mnistkit.metrics import seed_runs
     monkeypatch.setenv("MNIST_COURSE_OUTPUTS", str(tmp_path))

@@ -1,0 +1,175 @@
+"""Chapter 06 (`notebooks/06_capstone_small.ipynb`): the capstone, the smallest CNN that holds 99.4%.
+
+Two families of designs: `SmallNet` (five full 3x3 convolutions, trained by `small`: SGD with Nesterov momentum and
+OneCycleLR over every epoch) and chapter 04's `SeparableNet`, narrowed (trained by `capstone`, which is chapter
+04's recipe of ours, `mnistkit.ch04.ours`, with other widths). The rest turns run records into the chapter's
+sentences, graded by `mnistkit.stats`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from torch import nn
+
+from . import ch04
+from .models import SeparableNet, StridedNet, set_bn_momentum
+from .stats import compare, summarize
+
+TARGET = 99.4
+LAST = 3  # the capstone's claim is about each of the last 3 epochs
+EARLY = 12  # the narrowed SeparableNet's channels before the pool (8 -> 12), as SmallNet's
+AIM = 4000  # parameters: the chapter's aim
+REFERENCES = Path(__file__).parent / "writeups" / "references.json"
+
+
+class SmallNet(nn.Module):
+    """Five 3x3 convolutions (Conv -> ReLU -> BatchNorm, no bias, no dropout), one max-pool, GAP, a 1x1 classifier."""
+
+    def __init__(self, channels: list[int]):
+        super().__init__()
+        c1, c2, c3, c4, c5 = channels
+
+        def block(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, bias=False), nn.ReLU(), nn.BatchNorm2d(cout))
+
+        self.features = nn.Sequential(
+            block(1, c1), block(c1, c2),    # 28 -> 24 px, RF 5: strokes
+            nn.MaxPool2d(2, 2),             # 24 -> 12 px, RF 6, jump 2
+            block(c2, c3), block(c3, c4),   # 12 -> 8 px, RF 14: digit parts
+            block(c4, c5),                  # 8 -> 6 px, RF 18
+            nn.AdaptiveAvgPool2d(1),        # global average: RF 28, the whole digit
+            nn.Conv2d(c5, 10, 1, bias=False),
+        )
+
+    def forward(self, x):
+        return self.features(x).flatten(1)
+
+
+def is_separable(design: tuple) -> bool:
+    return design[0] == "separable"
+
+
+def build(design: tuple, bn_momentum: float) -> nn.Module:
+    """A design as a model: ("separable", width) is chapter 04's network narrowed, no dropout at this size (its
+    BatchNorm at `bn_momentum`); five widths are a SmallNet."""
+    if is_separable(design):
+        return set_bn_momentum(SeparableNet(0.0, width=design[1], early=EARLY), bn_momentum)
+    return SmallNet(list(design))
+
+
+def label(design: tuple) -> str:
+    return f"SeparableNet(width={design[1]}, early={EARLY})" if is_separable(design) else str(list(design))
+
+
+def small(data, *, seed: int, channels: list[int], epochs: int, batch_size: int, momentum: float, max_lr: float,
+          pct_start: float, rotation: float, translate: float, precision: str = "fp32", progress: bool = True):
+    """SmallNet's recipe: chapter 04's training (`ch04.train`) with Nesterov momentum and OneCycleLR over every
+    epoch, warming up for `pct_start` of the steps."""
+    return ch04.train(lambda: SmallNet(list(channels)), data, seed=seed, epochs=epochs, batch_size=batch_size,
+                      lr=max_lr, momentum=momentum, rotation=rotation, translate=translate, schedule="onecycle",
+                      pct_start=pct_start, nesterov=True, precision=precision, progress=progress)
+
+
+def capstone(data, *, seed: int, width: int, epochs: int, batch_size: int, momentum: float, max_lr: float,
+             anneal_epochs: int, bn_momentum: float, rotation: float, translate: float, precision: str = "fp32",
+             progress: bool = True):
+    """The separable design: chapter 04's recipe of ours (`ch04.ours`) at `width`, 8 -> 12 before the pool, no
+    dropout."""
+    return ch04.ours(data, seed=seed, epochs=epochs, batch_size=batch_size, momentum=momentum, dropout=0.0,
+                     width=width, early=EARLY, max_lr=max_lr, anneal_epochs=anneal_epochs, bn_momentum=bn_momentum,
+                     rotation=rotation, translate=translate, precision=precision, progress=progress)
+
+
+def train_design(design: tuple, data, *, seed: int, recipe: dict, precision: str = "fp32", progress: bool = True):
+    """Train one design with the chapter's checked parameters (`setup.recipe`): `capstone` or `small`."""
+    shared = dict(seed=seed, epochs=recipe["epochs"], batch_size=recipe["batch_size"], momentum=recipe["momentum"],
+                  rotation=recipe["rotation"], translate=recipe["translate"], precision=precision, progress=progress)
+    if is_separable(design):
+        return capstone(data, width=design[1], max_lr=recipe["separable_max_lr"],
+                        anneal_epochs=recipe["separable_anneal_epochs"], bn_momentum=recipe["separable_bn_momentum"],
+                        **shared)
+    return small(data, channels=list(design), max_lr=recipe["max_lr"], pct_start=recipe["pct_start"], **shared)
+
+
+def recipe_record(design: tuple, recipe: dict) -> dict:
+    """What a design's run record says of its recipe (the committed sweep 06-seeds is matched on it)."""
+    own = (dict(design=label(design), max_lr=recipe["separable_max_lr"], anneal_epochs=recipe["separable_anneal_epochs"],
+                bn_momentum=recipe["separable_bn_momentum"], optimizer="SGD momentum 0.9 + OneCycleLR (chapter 04's)")
+           if is_separable(design) else
+           dict(design=label(design), channels=list(design), max_lr=recipe["max_lr"], pct_start=recipe["pct_start"],
+                optimizer="SGD nesterov 0.9 + OneCycleLR"))
+    return dict(own, batch_size=recipe["batch_size"], epochs=recipe["epochs"], rotation=recipe["rotation"],
+                translate=recipe["translate"])
+
+
+def reference() -> dict:
+    """The public reference the chapter compares with (value, params, epochs, what, source), from
+    `writeups/references.json`."""
+    return json.loads(REFERENCES.read_text())["references"]["capstone_small"]
+
+
+def chapter05_params() -> int:
+    """Chapter 05's final model (`StridedNet(c=13)`), counted."""
+    return sum(p.numel() for p in StridedNet(0.0, c=13).parameters())
+
+
+def sizes(params: dict[str, int]) -> str:
+    """Each design's size against chapter 05's final model and the public reference."""
+    ref, ch05 = reference(), chapter05_params()
+    return "\n".join(f"{name}: {n:,} parameters, {n / ch05:.0%} of chapter 05's final model ({ch05:,}), "
+                     f"{n / ref['params']:.0%} of the {ref['params']:,}-parameter public reference"
+                     for name, n in params.items())
+
+
+def lowest(run: dict) -> float:
+    return ch04.lowest(run, LAST)
+
+
+def verdict(capstone_label: str, capstone_runs: list[dict], others: dict[str, list[dict]],
+            chapter05: list[dict]) -> str:
+    """The capstone's analysis: its size, whether its claim holds over the saved seeds (met only on every seed and
+    under the aim), and, paired over the seeds both ran, against every other design and chapter 05's final recipe."""
+    if not capstone_runs:
+        return "_The capstone has no saved run in this profile._"
+    params, ref = capstone_runs[0]["params"], reference()
+    summary = summarize([lowest(r) for r in capstone_runs], TARGET)
+    met = summary.met and summary.n >= 5 and params < AIM
+    lines = [f"- **The capstone model: {capstone_label}, {params:,} parameters** "
+             f"({'under' if params < AIM else 'over'} the {AIM:,} aim; {params / ref['params']:.0%} of the public "
+             f"reference's {ref['params']:,}, {params / chapter05_params():.0%} of chapter 05's final model).",
+             f"- Each of the last {LAST} epochs ≥ {TARGET}%: {summary.holds}; the lowest of the last {LAST} epochs "
+             f"{summary.text()}. The capstone target is " + (
+                 "**met**." if met else "**not met**" + (f" ({summary.n} seed(s) saved)." if summary.n < 5 else "."))]
+    final05 = f"chapter 05's final recipe ({chapter05_params():,} params, no augmentation)"
+    for name, runs in list(others.items()) + [(final05, chapter05)]:
+        if len(runs) < 2 or len(capstone_runs) < 2:
+            lines.append(f"- Against {name}: fewer than two seeds on one side, no verdict.")
+            continue
+        lines.append(f"- Against {name}, the lowest of the last {LAST} epochs: "
+                     f"{compare(runs, capstone_runs, lowest).text()}.")
+    lines.append(f"- The {ref['what']}, reported at {ref['value']}%: one run, so no verdict on seeds. Its source: "
+                 f"{ref['source']}.")
+    return "\n".join(lines)
+
+
+def chapter05_finals(profile: str) -> list[dict]:
+    """Chapter 05's final recipe on every saved seed: its own run and its committed sweep 05-seeds."""
+    from .metrics import chapter_runs, sweep_runs
+
+    runs = list((chapter_runs("05_strided_convs", profile) or {}).values()) + sweep_runs("05_strided_convs", "05-seeds",
+                                                                                          profile)
+    return [r for r in runs if r["name"].startswith("final-seed")]
+
+
+def one_seed(what: str, before: tuple[str, dict], after: tuple[str, dict], profile: str, epochs: int) -> str:
+    """An exercise's two runs on one seed: the lowest of the last 3 epochs and the final train accuracy of each, the
+    difference, and no verdict (one seed cannot tell an effect from noise; the chapter's seed table shows how much
+    one design varies from seed to seed)."""
+    (name_b, run_b), (name_a, run_a) = before, after
+    low_b, low_a = lowest(run_b), lowest(run_a)
+    return (f"Measured ({profile} profile, {epochs} epoch(s), seed {run_a.get('seed', 1)}), {what}: {name_a} "
+            f"({run_a['params']:,} parameters) {low_a:.2f}% against {low_b:.2f}% for {name_b} ({run_b['params']:,}), "
+            f"{low_a - low_b:+.2f} pp on the lowest of the last {LAST} epochs; final train accuracy (on the images as "
+            f"trained) {run_a['epochs'][-1]['train_acc']:.2f}% against {run_b['epochs'][-1]['train_acc']:.2f}%. One "
+            "seed gives no verdict: compare the gap with the seed-to-seed spread in the chapter's seed table.")

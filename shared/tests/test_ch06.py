@@ -1,0 +1,54 @@
+"""Chapter 06's designs and sentences: fabricated run records in, the words out (issue 30's rules)."""
+from mnistkit import ch06
+
+
+def run(name: str, seed: int, low: float, params: int = 3874) -> dict:
+    tests = [98.0] * 12 + [low + 0.01, low, low + 0.02]
+    return {"name": f"{name}-seed{seed}", "seed": seed, "params": params,
+            "epochs": [{"epoch": i + 1, "test_acc": t, "train_acc": 99.0, "seconds": 1.0} for i, t in enumerate(tests)]}
+
+
+def runs(name: str, lows: list[float], params: int = 3874) -> list[dict]:
+    return [run(name, seed, low, params) for seed, low in enumerate(lows, start=1)]
+
+
+def test_one_seed_of_five_holding_is_not_met():
+    capstone = runs("capstone", [99.28, 99.40, 99.33, 99.38, 99.28])
+    text = ch06.verdict("Sep(23)", capstone, {"small": runs("capstone-3848", [99.29, 99.38, 99.23, 99.30, 99.36], 3848)},
+                        runs("final", [99.33, 99.41, 99.40, 99.38, 99.37], 7849))
+    assert "not met: 1 of 5 seeds" in text and "**not met**" in text
+    assert "every seed" not in text and "**met**" not in text
+    assert "within noise (5 seeds)" in text and "beyond" not in text
+    assert "3,874 parameters** (under the 4,000 aim" in text
+
+
+def test_every_seed_holding_under_the_aim_is_met():
+    text = ch06.verdict("Sep(23)", runs("capstone", [99.41, 99.42, 99.40, 99.45, 99.43]), {}, [])
+    assert "met on every seed (5 of 5)" in text and "**met**" in text
+    assert "fewer than two seeds on one side, no verdict" in text  # no chapter 05 runs saved
+
+
+def test_one_seed_says_no_verdict():
+    text = ch06.one_seed("without augmentation", ("with", run("a", 1, 99.3, 3848)), ("without", run("b", 1, 99.1, 3848)),
+                         "quick", 1)
+    assert "-0.20 pp" in text and "no verdict" in text and "beyond" not in text
+
+
+def test_designs_and_their_records():
+    assert ch06.label(("separable", 23)) == "SeparableNet(width=23, early=12)"
+    assert sum(p.numel() for p in ch06.build(("separable", 23), 0.01).parameters()) == 3874
+    assert sum(p.numel() for p in ch06.build((8, 8, 12, 12, 8), 0.01).parameters()) == 3848
+    recipe = dict(epochs=15, batch_size=128, momentum=0.9, max_lr=0.15, pct_start=0.25, separable_max_lr=0.05,
+                  separable_anneal_epochs=11, separable_bn_momentum=0.01, rotation=7.0, translate=0.05)
+    # what the committed sweep 06-seeds is matched on: it must not change
+    assert ch06.recipe_record(("separable", 23), recipe) == {
+        "design": "SeparableNet(width=23, early=12)", "max_lr": 0.05, "anneal_epochs": 11, "bn_momentum": 0.01,
+        "optimizer": "SGD momentum 0.9 + OneCycleLR (chapter 04's)", "batch_size": 128, "epochs": 15, "rotation": 7.0,
+        "translate": 0.05}
+    assert ch06.recipe_record((8, 8, 12, 12, 8), recipe)["channels"] == [8, 8, 12, 12, 8]
+
+
+def test_the_public_reference_comes_from_the_data_file_with_its_source():
+    ref = ch06.reference()
+    assert ref["params"] == 4838 and ref["value"] == 99.42 and ref["source"]
+    assert "of the 4,838-parameter public reference" in ch06.sizes({"x": 3874})
