@@ -39,6 +39,17 @@ def knn_accuracy(embedding: np.ndarray, labels: np.ndarray, k: int = 5, folds: i
     return 100 * float(cross_val_score(KNeighborsClassifier(k), embedding, labels, cv=splits).mean())
 
 
+def knn_fold_accuracies(embedding: np.ndarray, labels: np.ndarray, k: int = 5, folds: int = 5,
+                        seed: int = 0) -> list[float]:
+    """`knn_accuracy` fold by fold (%): the same splits for the same labels and seed, so two embeddings of the same
+    points can be compared fold against fold (`mnistkit.stats.paired`)."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    splits = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return [100 * float(s) for s in cross_val_score(KNeighborsClassifier(k), embedding, labels, cv=splits)]
+
+
 def hdbscan_clusters(x: np.ndarray, min_cluster_size: int = 15) -> tuple[np.ndarray, str]:
     """HDBSCAN labels (-1 = noise) and which implementation ran: the `hdbscan` package when installed,
     else `sklearn.cluster.HDBSCAN`."""
