@@ -32,9 +32,12 @@ $(INSTALLED): requirements.txt shared/pyproject.toml ci/jupyter_server_config.js
 data: install
 	$(PY) -m mnistkit.data
 
+# One xdist worker per core, each file (or notebooks that read each other's files) on one worker, handed out in
+# collection order, notebooks first; each worker's kernels with cores/workers threads (conftest.py).
 test: install data
 	$(VENV)/bin/ruff check .
-	MNIST_COURSE_PROFILE=quick $(PY) -m pytest --nbval-lax --nbval-current-env shared/tests notebooks
+	MNIST_COURSE_PROFILE=quick $(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder \
+		--nbval-lax --nbval-current-env shared/tests notebooks
 
 course: install data
 	$(PY) -m mnistkit.course --profile full --jobs 2

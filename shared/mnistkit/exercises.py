@@ -1,7 +1,8 @@
 """What the exercise solutions (notebooks/solutions/) build on: a chapter run as a variant, a chapter's own code.
 
 `run_chapter` runs a chapter notebook with papermill parameters, as an instructor makes a variant, into
-`build/exercises/<variant>/` (never into outputs/), and returns the runs its metrics.json recorded. `chapter_code`
+`build/exercises/<variant>/` (never into outputs/), and returns the runs its metrics.json recorded; a solution run in
+the quick profile (`make test`) runs its variants in the tiny one (`VARIANT_PROFILES`). `chapter_code`
 gives the classes and functions a chapter defines, read from the chapter's own cells, so a solution uses the very
 model the chapter taught instead of a copy of it.
 """
@@ -19,6 +20,7 @@ from types import ModuleType
 import nbformat
 
 from .metrics import load_metrics
+from .params import default_profile
 from .paths import OUTPUTS_ENV, REPO_ROOT, environment, outputs_root
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -26,6 +28,11 @@ EXERCISES_ROOT = REPO_ROOT / "build" / "exercises"
 # What `chapter_code` keeps of a chapter's cells: imports, definitions and UPPER_CASE constants (CHAPTER = "...",
 # 07's table of positional encodings); a constant computed from the chapter's parameters fails and is left out.
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
+# The profile a chapter variant runs in, by the profile the solution asks for. In the quick profile a solution only
+# checks that its code runs (its numbers answer nothing), and `make test` runs every solution: its variants, a dozen
+# chapter runs for chapter 10 alone, run in the tiny profile (1 epoch on 2% of the training images, 5% of the test
+# images; `mnistkit.params.PROFILES`), which their run records name. The full profile is left as asked.
+VARIANT_PROFILES = {"quick": "tiny"}
 
 
 def chapter_path(stem: str) -> Path:
@@ -65,7 +72,14 @@ def chapter_defaults(stem: str) -> dict[str, object]:
 
 def run_chapter(stem: str, variant: str, **parameters) -> dict[str, dict]:
     """Run chapter `stem` with papermill `parameters` (its outputs, metrics and figures go to
-    build/exercises/<variant>/<stem>/); returns the runs of its metrics.json by name ({} if it saves none)."""
+    build/exercises/<variant>/<stem>/); returns the runs of its metrics.json by name ({} if it saves none). The
+    profile (given, else $MNIST_COURSE_PROFILE) becomes the one VARIANT_PROFILES names for it: quick runs tiny."""
+    profile = parameters.get("profile", default_profile())
+    return _run_variant(stem, variant, {**parameters, "profile": VARIANT_PROFILES.get(profile, profile)})
+
+
+def _run_variant(stem: str, variant: str, parameters: dict) -> dict[str, dict]:
+    """`run_chapter` with `parameters` as given (its profile too)."""
     from .course import run_notebook
 
     source = chapter_path(stem)
@@ -135,7 +149,7 @@ def chapter_file(stem: str, filename: str, profile: str, **parameters) -> Path:
     if path.exists():
         return path
     variant = f"{stem}-{profile}"
-    run_chapter(stem, variant, profile=profile, **parameters)
+    _run_variant(stem, variant, {**parameters, "profile": profile})  # the profile asked for: files a chapter reads
     path = EXERCISES_ROOT / variant / stem / filename
     if not path.exists():
         raise FileNotFoundError(f"chapter {stem} ran but wrote no {filename} (in {path.parent})")

@@ -1,7 +1,4 @@
 """The exercise solutions' helpers: a chapter's own definitions, chapter variants kept out of outputs/."""
-import inspect
-
-import nbformat
 import pytest
 
 from mnistkit.exercises import (
@@ -9,17 +6,14 @@ from mnistkit.exercises import (
     chapter_code,
     chapter_defaults,
     chapter_parameters,
-    chapter_path,
     run_chapter,
 )
 from mnistkit.paths import REPO_ROOT
 
 
 def test_chapter_code_is_the_chapters_own_cell():
-    net = chapter_code("07_positional_encoding").PatchAttentionNet
-    cells = [c.source for c in nbformat.read(chapter_path("07_positional_encoding"), as_version=4).cells
-             if c.cell_type == "code"]
-    assert any(inspect.getsource(net).strip() in cell for cell in cells)
+    # a module the chapter imports (07's recipes, mnistkit.ch07) comes with the chapter's imports
+    assert chapter_code("07_positional_encoding").ch07 is __import__("mnistkit.ch07").ch07
     # a model the chapter imports (01's, from mnistkit.models) comes with the chapter's imports
     assert chapter_code("01_skeleton").Net is __import__("mnistkit.models").models.Net
 
@@ -54,3 +48,29 @@ def test_chapter_defaults_are_the_parameters_cells_literals():
     assert set(defaults) < set(chapter_parameters("08_vit"))
     assert "profile" not in defaults  # computed by a call: left out
     assert isinstance(defaults["batch_size"], int) and isinstance(defaults["precision"], str)
+
+
+@pytest.mark.parametrize("asked,runs", [("quick", "tiny"), ("full", "full"), (None, "tiny")])
+def test_a_variant_of_a_quick_solution_runs_in_the_tiny_profile(monkeypatch, asked, runs):
+    import mnistkit.course
+
+    ran = {}
+    monkeypatch.setenv("MNIST_COURSE_PROFILE", "quick")  # what `make test` sets; a solution not naming one inherits it
+    monkeypatch.setattr(mnistkit.course, "run_notebook", lambda source, output, parameters, **_: ran.update(parameters))
+    profile = {} if asked is None else {"profile": asked}
+    assert run_chapter("03_step_lr", "profile-check", step_size=5, **profile) == {}  # nothing ran, no metrics.json
+    assert ran == {"step_size": 5, "profile": runs}
+
+
+def test_a_solution_that_reads_its_chapters_files_runs_on_the_chapters_xdist_worker():
+    import importlib.util
+    import re
+
+    spec = importlib.util.spec_from_file_location("root_conftest", REPO_ROOT / "conftest.py")
+    root_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root_conftest)
+    notebooks = {p.stem for p in (REPO_ROOT / "notebooks").glob("**/*.ipynb")}
+    assert set(root_conftest.UNIT_OF) <= notebooks  # a renamed notebook would leave its group silently
+    for path in (REPO_ROOT / "notebooks" / "solutions").glob("*.ipynb"):
+        for read in set(re.findall(r'chapter_file\(\\"(\w+)\\"', path.read_text())):
+            assert root_conftest.UNIT_OF.get(path.stem) == root_conftest.UNIT_OF.get(read), (path.stem, read)
