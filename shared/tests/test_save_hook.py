@@ -4,8 +4,8 @@ import json
 import nbformat
 import pytest
 
-from mnistkit.save_hook import KERNELSPEC, LANGUAGE_INFO, normalize_metadata, pre_save_hook
 from mnistkit.paths import REPO_ROOT
+from mnistkit.save_hook import KERNELSPEC, LANGUAGE_INFO, normalize_metadata, pre_save_hook
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").rglob("*.ipynb"))
 
