@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 
 from .params import default_profile, parse_value
-from .paths import REPO_ROOT, STAGE_ENV, atomic_path, environment, outputs_root, repo_relative, write_json
+from .paths import PROGRESS_ENV, REPO_ROOT, STAGE_ENV, atomic_path, environment, outputs_root, repo_relative, write_json
 from .report import write_reports
-from .train import PROGRESS_ENV
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"

@@ -20,6 +20,7 @@ OUTPUTS_ENV = "MNIST_COURSE_OUTPUTS"
 # Set by `mnistkit.course` while it runs a chapter: {"stem", "staging", "final"}. The chapter writes into the staging
 # folder, which replaces its outputs only when the whole chapter has run (an interrupted run leaves them whole).
 STAGE_ENV = "MNIST_COURSE_STAGE"
+PROGRESS_ENV = "MNIST_COURSE_PROGRESS"  # how training shows progress (mnistkit.train.progress_style)
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .data import TensorData
+from .paths import PROGRESS_ENV
 from .precision import autocast, grad_scaler
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -47,7 +48,6 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None,
     yield from order.split(batch_size)
 
 
-PROGRESS_ENV = "MNIST_COURSE_PROGRESS"
 PROGRESS_STYLES = ("text", "widget", "epoch")
 
 
