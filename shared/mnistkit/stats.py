@@ -125,12 +125,14 @@ class Summary:
 
     @property
     def holds(self) -> str:
-        """'met on every seed (5 of 5)', 'k of n seeds', or '' without a target."""
+        """'met on every seed (5 of 5)', 'not met: k of n seeds hold', or '' without a target."""
         if self.holding is None:
             return ""
         if self.met:
             return f"met on every seed ({self.n} of {self.n})" if self.n > 1 else "met on the one seed run"
-        return f"not met: {self.holding} of {self.n} seeds"
+        if self.n == 1:
+            return "not met (on the one seed run)"
+        return f"not met: {self.holding} of {self.n} seeds hold"
 
     def text(self, unit: str = "%") -> str:
         """E.g. '99.45 ± 0.05% over 5 seeds (worst 99.39%)'."""
