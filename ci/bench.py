@@ -28,37 +28,27 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from mnistkit import ch08
 from mnistkit.augment import RandomAffine
+from mnistkit.ch10 import READ_SEQUENCE
 from mnistkit.course import machine
 from mnistkit.data import MNIST_MEAN, MNIST_STD, ensure_mnist, load_mnist
 from mnistkit.exercises import chapter_defaults
 from mnistkit.models import Net
 from mnistkit.params import pick_device
 from mnistkit.paths import REPO_ROOT, data_root, write_text
-from mnistkit.precision import autocast
 from mnistkit.search import VIT
 from mnistkit.seq2seq import reader_from
-from mnistkit.stacked import make_grids, sequence_loss
-from mnistkit.train import batches
+from mnistkit.stacked import make_grids
+from mnistkit.train import CLASSIFY, batches, train_step
 
 BATCH = 128
 TRANSFORMERS = {"08_vit": "chapter 08 ViT training step,", "08_vit_patch4": "chapter 08 ViT as first built,",
                 "10_stacked_seq2seq": "chapter 10 encoder-decoder step,"}
 CHAPTER04_DROPOUT = 0.1
-
-
-def step(model, optimizer, x, y, precision: str = "fp32", teacher_forcing: bool = False):
-    with autocast(precision, x.device):
-        output = model(x, y) if teacher_forcing else model(x)
-    loss = (sequence_loss if teacher_forcing else F.cross_entropy)(output.float(), y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
 
 
 def writeup_style(device, augment: bool):
@@ -71,7 +61,7 @@ def writeup_style(device, augment: bool):
         it = iter(loader)
         for _ in range(n):
             x, y = next(it)
-            step(model, optimizer, x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+            train_step(model, optimizer, x.to(device, non_blocking=True), y.to(device, non_blocking=True))
     return run
 
 
@@ -98,7 +88,7 @@ def course_style(data, augment: bool, parts: dict | None = None):
                 x = aug(x, g)
             x, y = data.normalize(x), data.train_y[idx]
             made = now()
-            step(model, optimizer, x, y)
+            train_step(model, optimizer, x, y)
             if parts is not None:
                 parts["batch"] += made - start
                 parts["step"] += now() - made
@@ -119,7 +109,7 @@ def model_alone(data, augment: bool, n_batches: int):
 
     def run(model, optimizer, n):
         for x, y in made[:n]:
-            step(model, optimizer, x, y)
+            train_step(model, optimizer, x, y)
     return run
 
 
@@ -160,14 +150,14 @@ def transformer_step_seconds(stem: str, data, device, precision: str, steps: int
     """Seconds per training step (AdamW) of a transformer chapter's model on one batch."""
     model, x, y = transformer(stem, data, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    teacher_forcing = stem == "10_stacked_seq2seq"
+    task = READ_SEQUENCE if stem == "10_stacked_seq2seq" else CLASSIFY  # the chapter's loss, teacher forcing
     for _ in range(2):  # warm-up
-        step(model, optimizer, x, y, precision, teacher_forcing)
+        train_step(model, optimizer, x, y, loss_fn=task.loss, precision=precision, teacher_forcing=task.teacher_forcing)
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(steps):
-        step(model, optimizer, x, y, precision, teacher_forcing)
+        train_step(model, optimizer, x, y, loss_fn=task.loss, precision=precision, teacher_forcing=task.teacher_forcing)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - start) / steps

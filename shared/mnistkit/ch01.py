@@ -15,11 +15,12 @@ from typing import Callable
 
 import torch
 
+from .chapter import plural
 from .metrics import change_table, markdown_table
 from .models import Net
 from .report import HEADLINES, headline_value
-from .stats import summarize
-from .train import fit, train_accuracy_in_eval_mode
+from .stats import signed, summarize
+from .train import fit, progress_as, train_accuracy_in_eval_mode
 
 # A fixed sample of training images for the eval-mode train accuracy: the first 10,000, the same ones every epoch.
 # Its standard error (~0.1 pp near 99%) is far below the gaps it measures, at a sixth of the cost of all 60,000.
@@ -39,9 +40,21 @@ def skeleton(data, *, seed: int, epochs: int, batch_size: int = 128, lr: float =
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     scheduler = None if step_size is None else torch.optim.lr_scheduler.StepLR(optimizer, step_size, gamma)
     measure = train_accuracy_in_eval_mode(model, data, eval_train_images, precision) if eval_train_images else None
-    history = fit(model, optimizer, data, epochs=epochs, batch_size=batch_size, seed=seed, scheduler=scheduler,
-                  precision=precision, on_epoch_end=measure, progress=progress, log=log)
+    with progress_as(None if progress and log else "epoch" if log else "none"):
+        history = fit(model, optimizer, data, epochs=epochs, batch_size=batch_size, seed=seed, schedule=scheduler,
+                      precision=precision, on_epoch_end=measure)
     return model, history
+
+
+def over_seeds(summary, unit: str = "%", sign: bool = False, worst: bool = True) -> str:
+    """A `stats.Summary` with its "±" named: '99.25 ± 0.11% (mean ± standard deviation over 5 seeds; worst
+    99.14%)'; one seed: its value alone. `sign`: the mean with its sign, and no worst (a difference); `worst=False`:
+    no worst (where the lowest value is not the worst, as for a spread)."""
+    mean = signed(summary.mean) if sign else f"{summary.mean:.2f}"
+    if summary.n == 1:
+        return f"{mean}{unit} (one seed)"
+    low = "" if sign or not worst else f"; worst {summary.worst:.2f}{unit}"
+    return f"{mean} ± {summary.std:.2f}{unit} (mean ± standard deviation over {summary.n} seeds{low})"
 
 
 # The measures a chapter's sentences name, each a function of a run record.
@@ -59,7 +72,8 @@ def last5_spread(run: dict) -> float:
 
 
 def train_minus_test(run: dict) -> float:
-    """Final train accuracy as the progress bar measures it (train mode, dropout on) minus final test accuracy."""
+    """Final train accuracy as the epoch line prints it (the running accuracy: train mode, dropout on) minus final test
+    accuracy."""
     return run["epochs"][-1]["train_acc"] - run["epochs"][-1]["test_acc"]
 
 
@@ -88,7 +102,7 @@ def seed_table(runs: list[dict], *, shown_seed: int) -> str:
         seed, last, tail = run.get("seed"), run["epochs"][-1], len(run["epochs"]) >= 5
         rows.append([f"{seed} (shown above)" if seed == shown_seed else str(seed), run.get("sweep", "this chapter"),
                      last["train_acc"]] + ([last["train_eval_acc"]] if eval_mode else [])
-                    + [final_test(run), f"{train_minus_test(run):+.2f}", last5_min(run) if tail else None,
+                    + [final_test(run), f"{signed(train_minus_test(run))}", last5_min(run) if tail else None,
                        last5_spread(run) if tail else None])
     return markdown_table(["seed", "ran in", "final train % (dropout on)"]
                           + (["final train % (eval mode)"] if eval_mode else [])
@@ -110,8 +124,8 @@ def headline_verdict(stem: str, runs: list[dict], *, shown_seed: int) -> str:
         return (f"**{headline.claim}**: on seed {seed} alone, the {name} is {value:.2f}%. One seed gives no verdict "
                 "over seeds: the other seeds are in this chapter's committed sweep (full profile).")
     text = f"**{headline.claim}** (the README's row): "
-    text += (f"{summary.text()}." if headline.target is None else
-             f"{summary.holds}; the {name} is {summary.text()}.")
+    text += (f"{over_seeds(summary)}." if headline.target is None else
+             f"{summary.holds}; the {name} is {over_seeds(summary)}.")
     if shown_seed in values:
         shown = values[shown_seed]
         rank = 1 + sum(v > shown for v in values.values())
@@ -131,7 +145,7 @@ def change_verdict(before: list[dict], after: list[dict], measures: dict[str, Ca
     on the same seeds): a sentence per measure and the table. Returns (markdown, {measure: Difference}); the
     Differences are empty when either side has fewer than two seeds, and then no verdict is written."""
     if len(before) < 2 or len(after) < 2:
-        return (f"**{change}:** {len(before)} and {len(after)} seed(s) saved in this profile: a change needs at least "
+        return (f"**{change}:** {len(before)} and {plural(len(after), 'seed')} saved in this profile: a change needs at least "
                 "two seeds on each side (the chapters' committed sweeps, full profile), so none is graded here."), {}
     table, graded = change_table(before, after, measures, labels=labels)
     parts = [f"{name}: {diff.text()}" for name, diff in graded.items()]
@@ -143,9 +157,9 @@ def run_against_writeup(run: dict, writeup: dict) -> str:
     last, epochs = run["epochs"][-1], len(run["epochs"])
     return (f"**Our run** (seed {run.get('seed')}, {epochs} epoch{'s' * (epochs != 1)}, {run['params']:,} parameters): final "
             f"train {last['train_acc']:.2f}% (dropout on) vs test {last['test_acc']:.2f}%, train − test "
-            f"{train_minus_test(run):+.2f} pp. **The write-up reported** {writeup['params']:,} parameters, train "
+            f"{signed(train_minus_test(run))} pp. **The write-up reported** {writeup['params']:,} parameters, train "
             f"{writeup['train_acc']:.2f}% vs test {writeup['value']:.2f}%, train − test "
-            f"{writeup['train_acc'] - writeup['value']:+.2f} pp.")
+            f"{signed(writeup['train_acc'] - writeup['value'])} pp.")
 
 
 # Chapter 01's probe of the write-up's plateau: where its dropout sat.
@@ -161,10 +175,10 @@ def placement_table(runs: list[dict], writeup: dict) -> str:
     """The probe's runs beside the write-up: where dropout sat, final train % with dropout on and in eval mode,
     final test %, and train (dropout on) − test."""
     rows = [[run["name"], PLACED.get(run["name"], "?"), run["epochs"][-1]["train_acc"],
-             run["epochs"][-1].get("train_eval_acc"), final_test(run), f"{train_minus_test(run):+.2f}"]
+             run["epochs"][-1].get("train_eval_acc"), final_test(run), f"{signed(train_minus_test(run))}"]
             for run in runs]
     rows.append(["write-up 000, Model 1", "not published", writeup["train_acc"], None, writeup["value"],
-                 f"{writeup['train_acc'] - writeup['value']:+.2f}"])
+                 f"{signed(writeup['train_acc'] - writeup['value'])}"])
     return markdown_table(["run", "dropout after", "final train % (dropout on)", "final train % (eval mode)",
                            "final test %", "train (dropout on) − test (pp)"], rows)
 
@@ -201,10 +215,10 @@ def plateau_verdict(runs: list[dict], writeup: dict) -> str:
     gap = logits["train_acc"] - logits["test_acc"]
     lines = [f"**Dropout after every block, not on the logits:** train {every['train_acc']:.2f}% (eval mode "
              f"{every['train_eval_acc']:.2f}%) vs test {every['test_acc']:.2f}%: "
-             f"{every['train_acc'] - every['test_acc']:+.2f} pp.",
+             f"{signed(every['train_acc'] - every['test_acc'])} pp.",
              f"**After every block and on the logits:** train {logits['train_acc']:.2f}% vs test "
-             f"{logits['test_acc']:.2f}%: {gap:+.2f} pp (the write-up: "
-             f"{writeup['train_acc'] - writeup['value']:+.2f} pp). In eval mode the same network scores "
+             f"{logits['test_acc']:.2f}%: {signed(gap)} pp (the write-up: "
+             f"{signed(writeup['train_acc'] - writeup['value'])} pp). In eval mode the same network scores "
              f"{logits['train_eval_acc']:.2f}% on its training images."]
     if gap > -PLATEAU_PP:
         lines.append(f"No plateau (train at least {PLATEAU_PP:g} pp below test) on this seed: the hypothesis does not "
@@ -217,10 +231,10 @@ def plateau_verdict(runs: list[dict], writeup: dict) -> str:
             f"The write-up's plateau, reproduced on one seed (seed {runs[0].get('seed')}; the probe is a demonstration "
             "of a mechanism, not a comparison over seeds). It is mostly not lost capacity: in eval mode the network "
             f"classifies {logits['train_eval_acc'] - logits['train_acc']:.1f} pp more of its training images right "
-            "than the progress bar showed, because the running accuracy counts images whose right score dropout "
-            "zeroed during that very step. Dropout elsewhere costs the running accuracy little, since the layers "
+            "than its running train accuracy showed, because the running accuracy counts images whose right score "
+            "dropout zeroed during that very step. Dropout elsewhere costs the running accuracy little, since the layers "
             "after it learn to cope; on the logits nothing comes after it. Judge under- and overfitting by train "
-            "accuracy measured like test accuracy (eval mode), not by the progress bar.")
+            "accuracy measured like test accuracy (eval mode), not by the running train accuracy of the epoch lines.")
     return "\n\n".join(lines)
 
 
@@ -234,9 +248,8 @@ def underfitting_verdict(runs: list[dict]) -> str:
     summary = summarize(gaps, target=0.0)
     seeds = "seed" if summary.n == 1 else "seeds"
     text = (f"**Does it underfit?** Train accuracy measured like test accuracy (eval mode, a fixed sample of training "
-            f"images) minus final test accuracy: {summary.mean:+.2f}" + ("" if summary.n > 1 else " pp")
-            + (f" ± {summary.std:.2f} pp over {summary.n} seeds" if summary.n > 1 else " (one seed)")
-            + f"; train is at least test on {summary.holding} of {summary.n} {seeds}.")
+            f"images) minus final test accuracy: {over_seeds(summary, ' pp', sign=True)}; train is at least test on "
+            f"{summary.holding} of {summary.n} {seeds}.")
     if summary.n == 1:
         return text + " One seed gives no verdict: the other seeds are in the chapter's committed sweep (full profile)."
     if summary.met:
@@ -247,10 +260,10 @@ def underfitting_verdict(runs: list[dict]) -> str:
 
 
 def which_train_accuracy(running: float, train_eval: float, test: float) -> str:
-    """Chapter 01's exercise 2: the progress bar's train accuracy against the same images in eval mode."""
-    text = (f"The progress bar's train accuracy is **{running:.2f}%**; the same training images in eval mode score "
-            f"**{train_eval:.2f}%**; the test images {test:.2f}%. Train − test is {running - test:+.2f} pp with the "
-            f"running number and {train_eval - test:+.2f} pp in eval mode. The eval-mode number is the one to set "
+    """Chapter 01's exercise 2: the running train accuracy (the epoch line's) against the same images in eval mode."""
+    text = (f"The running train accuracy (the one each epoch's line prints) is **{running:.2f}%**; the same training "
+            f"images in eval mode score **{train_eval:.2f}%**; the test images {test:.2f}%. Train − test is {signed(running - test)} pp with the "
+            f"running number and {signed(train_eval - test)} pp in eval mode. The eval-mode number is the one to set "
             "beside the test accuracy: both are the whole network with its final weights. ")
     if running < train_eval:
         return text + ("Here the running number sits below it: dropout's noise and the weights of earlier batches "
@@ -262,7 +275,7 @@ def which_train_accuracy(running: float, train_eval: float, test: float) -> str:
 def dropout_gaps_text(gaps: dict[float, float]) -> str:
     """Chapter 01's exercise 1: train − test per dropout rate, one seed each, so no verdict."""
     rates = sorted(gaps)
-    text = ("Train − test goes " + " → ".join(f"{gaps[p]:+.2f} pp" for p in rates) + " as dropout goes "
+    text = ("Train − test goes " + " → ".join(f"{signed(gaps[p])} pp" for p in rates) + " as dropout goes "
             + " → ".join(f"{p:g}" for p in rates) + ".")
     falls = all(gaps[a] > gaps[b] for a, b in zip(rates, rates[1:]))
     order = ("It falls with every step up in dropout, as expected: the more units are dropped while training, the "

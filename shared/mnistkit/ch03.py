@@ -4,7 +4,9 @@ seeds against chapter 02 (its proper control: the same recipe and seeds at a con
 last five epochs against the target, and the answers to its exercises."""
 from __future__ import annotations
 
-from .ch01 import change_verdict, final_test, last5_min, last5_spread
+from .ch01 import change_verdict, final_test, last5_min, last5_spread, over_seeds
+from .chapter import plural
+from .stats import summarize
 
 MEASURES = {"lowest test % of the last 5 epochs": last5_min, "spread of the last 5 epochs (pp)": last5_spread,
             "final test %": final_test}
@@ -31,10 +33,12 @@ def step_lr_verdict(before: list[dict], after: list[dict]) -> str:
         words = ["The schedule did not move the lowest test % of the last 5 epochs beyond noise"]
     if spread.beyond_noise and spread.mean < 0:
         recipe = after[0].get("recipe", {})
+        spreads = [summarize([last5_spread(run) for run in runs]) for runs in (before, after)]
         words.append(f"and made the last five epochs steadier: after epoch {recipe.get('step_size', '?')} the "
-                     f"optimizer takes steps {recipe.get('gamma', '?')} times the size, so it settles into the basin "
-                     "it has found instead of bouncing across it, and consecutive epochs give nearly the same weights "
-                     "and nearly the same score.")
+                     f"learning rate is {recipe.get('gamma', '?')} times what it was, and the test accuracy of the "
+                     f"last five epochs spreads over {over_seeds(spreads[1], ' pp', worst=False)}, against "
+                     f"{over_seeds(spreads[0], ' pp', worst=False)} at a constant rate. What steadied is the score "
+                     "from one epoch to the next; the weights themselves were not compared.")
     elif spread.beyond_noise:
         words.append("and made the last five epochs less steady, beyond noise.")
     else:
@@ -59,7 +63,7 @@ def step_size_text(rows: list[list], epochs: int) -> str:
     chapter's first; one seed each."""
     first_drop = min(row[1] for row in rows)
     if epochs <= first_drop:
-        return (f"With {epochs} epoch(s) no schedule has stepped yet (the first drop comes after epoch {first_drop}): "
+        return (f"With {plural(epochs, 'epoch')} no schedule has stepped yet (the first drop comes after epoch {first_drop}): "
                 "the runs differ only by what the schedules did not do. Run the full profile for the answer.")
     (name_a, _, peak_a, low_a, spread_a, *_), (name_b, _, peak_b, low_b, spread_b, *_) = rows[0], rows[-1]
     return (f"{name_b} against {name_a}: peak {peak_b:.2f}% vs {peak_a:.2f}%, lowest of the last 5 epochs "
@@ -73,5 +77,5 @@ def schedule_text(planned: list[float], used: list[float], step_size: int) -> st
     """Exercise 2: the planned StepLR rates against those a run recorded."""
     same = len(used) > 0 and all(abs(a - b) < 1e-12 for a, b in zip(used, planned))
     return (f"The schedule is {planned[0]:g} for epochs 1–{step_size} and {planned[step_size]:g} after. The run "
-            f"recorded {len(used)} epoch(s) of `lr`: {', '.join(f'{r:g}' for r in used) or 'none'} — "
+            f"recorded {plural(len(used), 'epoch')} of `lr`: {', '.join(f'{r:g}' for r in used) or 'none'} — "
             + ("the same as planned." if same else "NOT the same as planned." if used else "nothing to compare."))

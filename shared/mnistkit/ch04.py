@@ -17,10 +17,11 @@ import torch
 from torch import nn
 
 from .augment import RandomAffine
+from .chapter import plural
 from .metrics import change_table, markdown_table, seeds_table
 from .models import Net, SeparableNet, set_bn_momentum
 from .stats import compare, paired, summarize
-from .train import FinishBy, fit, moving_average
+from .train import FinishBy, fit, moving_average, per_batch, progress_as
 
 TARGET = 99.4
 LAST = 5  # the write-up's claim is about each of the last 5 epochs
@@ -47,18 +48,17 @@ def train(network: Callable[[], nn.Module], data, *, seed: int, epochs: int, bat
     model = model.to(data.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov,
                                 weight_decay=weight_decay)
-    scheduler = batch_scheduler = None
-    if schedule == "step":
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
-    else:  # the quick profile trains 1 epoch: the annealing then ends with it
+    if schedule == "step":  # stepped after every epoch
+        rate = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
+    else:  # stepped after every batch; the quick profile trains 1 epoch: the annealing then ends with it
         steps = math.ceil(len(data.train_x) / batch_size) * min(anneal_epochs or epochs, epochs)
-        batch_scheduler = FinishBy(torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
-                                                                       pct_start=pct_start), steps - 1)
+        rate = per_batch(FinishBy(torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
+                                                                      pct_start=pct_start), steps - 1))
     augment = RandomAffine(degrees=rotation, translate=translate)  # batched, on the device; 0 and 0: none
-    average = None if ema is None else moving_average(model, ema)
-    history = fit(model, optimizer, data, epochs=epochs, batch_size=batch_size, seed=seed, scheduler=scheduler,
-                  batch_scheduler=batch_scheduler, transform=augment, precision=precision, progress=progress,
-                  average=average)
+    scored = model if ema is None else moving_average(model, ema)  # fit trains `model`, scores the average
+    with progress_as(None if progress else "epoch"):
+        history = fit(scored, optimizer, data.augmented(augment), epochs=epochs, batch_size=batch_size, seed=seed,
+                      schedule=rate, precision=precision)
     return model, history
 
 
@@ -133,7 +133,8 @@ def holds(runs: list[dict], *, last: int = LAST, target: float = TARGET) -> str:
     if not runs:
         return "not run"
     summary = summarize([lowest(r, last) for r in runs], target)
-    return f"{summary.holds}; lowest of the last {last} epochs {summary.text()}"
+    sd = "; ± is the standard deviation over seeds" if summary.n > 1 else ""
+    return f"{summary.holds}; lowest of the last {last} epochs {summary.text()}{sd}"
 
 
 def seeds_markdown(groups: dict[str, list[dict]], seed: int, *, last: int = LAST, target: float = TARGET) -> str:
@@ -154,7 +155,7 @@ def compared(before: list[dict], after: list[dict], labels: tuple[str, str], wha
     """A one-change comparison over seeds, graded by `mnistkit.stats` (paired on the same seeds): a sentence on the
     lowest of the last 5 epochs and the table of all three measures; one seed on either side gives no verdict."""
     if len(before) < 2 or len(after) < 2:
-        return (f"**{what}:** {min(len(before), len(after))} seed(s) saved on one side in this profile: one seed "
+        return (f"**{what}:** {plural(min(len(before), len(after)), 'seed')} saved on one side in this profile: one seed "
                 "cannot tell an effect from noise, so no verdict.")
     table, graded = change_table(before, after, MEASURES, labels=labels)
     low = graded[next(iter(MEASURES))]
@@ -169,18 +170,28 @@ def augmentation_verdict(without: list[dict], with_: list[dict]) -> str:
     if len(without) < 2 or len(with_) < 2:
         return text
     low = compare(without, with_, lowest)
-    train_drop = statistics.mean(r["epochs"][-1]["train_acc"] for r in without) - statistics.mean(
-        r["epochs"][-1]["train_acc"] for r in with_)
+    train = compare(without, with_, lambda r: r["epochs"][-1]["train_acc"])
     if low.beyond_noise and low.mean > 0:
         close = "Over these seeds the test set rewards it: the lowest of the last epochs rose beyond noise."
     elif low.beyond_noise:
         close = "Over these seeds it cost test accuracy, beyond noise: the augmentation is too strong for this network."
     else:
         close = (f"Over these {low.n} seeds the test set does not reward it measurably: the change is within noise. "
-                 "What augmentation surely did is make training harder")
-        close += (f" (final train accuracy, measured on the augmented images, {train_drop:.2f} pp lower on average)"
-                  if train_drop > 0 else "") + "; whether that buys test accuracy, these seeds cannot say."
-    return f"{text}\n\n{close}"
+                 f"Final train accuracy (measured on the augmented images) moved {train.text()}"
+                 + (": training got harder; whether that buys test accuracy, these seeds cannot say."
+                    if train.beyond_noise and train.mean < 0 else "."))
+    return f"{text}\n\n{close} {spread_text(without, with_)}"
+
+
+def spread_text(without: list[dict], with_: list[dict], *, last: int = LAST) -> str:
+    """What augmentation did to the spread (max - min) of the last `last` test accuracies, paired over the seeds,
+    graded by `mnistkit.stats`; one test image is 0.01 pp on the 10,000-image test set."""
+    diff = compare(without, with_, lambda r: spread(r, last))
+    if not diff.beyond_noise:
+        return f"The spread of the last {last} epochs moved {diff.text()}: augmentation left it as steady as before."
+    return (f"The spread of the last {last} epochs moved {diff.text()}: augmentation made the last epochs "
+            + ("less steady (a wider spread" if diff.mean > 0 else "steadier (a narrower spread")
+            + f", about {abs(diff.mean) / 0.01:.0f} test image(s) on average: small, but not noise).")
 
 
 def separable_choice(search_rows: list[dict], base: str, chosen: str) -> str:
@@ -189,8 +200,8 @@ def separable_choice(search_rows: list[dict], base: str, chosen: str) -> str:
     worst = {name: {r["seed"]: r["worst_val"] for r in search_rows if r["candidate"] == name} for name in (base, chosen)}
     seeds = sorted(set(worst[base]) & set(worst[chosen]))
     if len(seeds) < 2:
-        return (f"**The separable network on the validation split:** `{chosen}` and `{base}` share {len(seeds)} "
-                "seed(s) in `outputs/search/04`: too few for a verdict.")
+        return (f"**The separable network on the validation split:** `{chosen}` and `{base}` share "
+                f"{plural(len(seeds), 'seed')} in `outputs/search/04`: too few for a verdict.")
     diff = paired([worst[base][s] for s in seeds], [worst[chosen][s] for s in seeds])
     per_seed = ", ".join(f"seed {s}: {worst[chosen][s] - worst[base][s]:+.2f}" for s in seeds)
     return (f"**The separable network on the validation split** (`outputs/search/04`, worst validation accuracy of the "
@@ -215,7 +226,7 @@ def steps_table(search_rows: list[dict], steps: dict[str, str]) -> str:
         if previous is not None and what.startswith("+"):
             seeds = sorted(set(runs) & set(by[previous]))
             verdict = (paired([by[previous][s]["worst_val"] for s in seeds], [runs[s]["worst_val"] for s in seeds]).text()
-                       if len(seeds) >= 2 else f"{len(seeds)} seed(s) in common: no verdict")
+                       if len(seeds) >= 2 else f"{plural(len(seeds), 'seed')} in common: no verdict")
         rows.append([what, ", ".join(map(str, sorted(runs))), statistics.mean(r["worst_val"] for r in runs.values()),
                      statistics.mean(r["mean_val"] for r in runs.values()),
                      statistics.mean(r["spread_val"] for r in runs.values()), verdict])
@@ -225,11 +236,20 @@ def steps_table(search_rows: list[dict], steps: dict[str, str]) -> str:
                            "spread (pp)", "against the row it adds to (paired)"], rows)
 
 
-def run_line(label: str, run: dict, *, last: int = LAST) -> str:
-    """One run in a line: its last epochs, final train accuracy (measured on augmented images) and size."""
+def timing(runs: list[dict]) -> str:
+    """Seconds per epoch: the median over `runs` of each run's mean, with the caveat that the runs were timed with
+    other jobs running on the same machine (the seeds ran side by side), so they overstate an idle machine's."""
+    per_run = [statistics.mean(e["seconds"] for e in r["epochs"]) for r in runs]
+    what = f"median over {len(per_run)} seeds" if len(per_run) > 1 else "one seed"
+    return (f"{statistics.median(per_run):.0f} s per epoch, {what}, timed with other jobs running on the machine, "
+            "so likely slower than on an idle one")
+
+
+def run_line(label: str, run: dict, *, last: int = LAST, seed_runs: list[dict] | None = None) -> str:
+    """One run in a line: its last epochs, final train accuracy (measured on augmented images), size, and the time
+    per epoch (`timing` of `seed_runs`, this run alone without them)."""
     tail = ", ".join(f"{e['test_acc']:.2f}" for e in run["epochs"][-last:])
-    seconds = statistics.mean(e["seconds"] for e in run["epochs"])
-    return (f"**{label}** ({len(run['epochs'])} epochs, {run['params']:,} parameters, {seconds:.0f} s per epoch): "
+    return (f"**{label}** ({len(run['epochs'])} epochs, {run['params']:,} parameters, {timing(seed_runs or [run])}): "
             f"last {last} epochs {tail}%; final train accuracy {run['epochs'][-1]['train_acc']:.2f}% "
             "(on augmented images, with dropout on)")
 
@@ -243,15 +263,43 @@ STEPS = {"writeup": "the write-up's recipe", "step-mild": "milder augmentation a
          "separable32x4-ours": "four separable blocks of 32 instead of three of 36 (not kept)"}
 
 
+NOT_KEPT = {"padded-onecycle11-0.05-mild": ("onecycle11-0.05-mild", "padding before the pool"),
+            "wide-late-ours": ("onecycle11-0.05-mild-bn0.01", "channels moved from before the pool to the last block"),
+            "separable32x4-ours": ("separable36-ours", "four separable blocks of 32 instead of three of 36")}
+
+
+def alternative(search_rows: list[dict], base: str, other: str, what: str) -> str:
+    """A variant tried and not kept (`other`) against the candidate it would replace (`base`), on the validation
+    split: the per-seed differences of the worst validation accuracy of the last `LAST` epochs, in pp and in images
+    (5,000 validation images: one is 0.02 pp), the paired interval, and the gap between `base`'s own seeds."""
+    worst = {name: {r["seed"]: r["worst_val"] for r in search_rows if r["candidate"] == name} for name in (base, other)}
+    seeds = sorted(set(worst[base]) & set(worst[other]))
+    head = f"**Not kept: {what}** (`{other}` against `{base}`, worst validation accuracy of the last {LAST} epochs"
+    if len(seeds) < 2:
+        return f"{head}): {plural(len(seeds), 'seed')} in common, no verdict."
+    diffs = {s: worst[other][s] - worst[base][s] for s in seeds}
+    per_seed = ", ".join(f"seed {s} {d:+.2f} pp ({round(d / 0.02):+d} images)" for s, d in diffs.items())
+    diff = paired([worst[base][s] for s in seeds], [worst[other][s] for s in seeds])
+    gap = max(worst[base].values()) - min(worst[base].values())
+    largest = max(diffs.values(), key=abs)
+    scale = ("larger than" if abs(largest) > gap + 1e-9 else "as large as" if abs(largest) > gap - 0.01
+             else "smaller than")
+    close = (f"the validation split prefers `{other if diff.mean > 0 else base}`" if diff.beyond_noise else
+             f"these {diff.n} seeds cannot tell the two apart, and the largest per-seed difference "
+             f"({largest:+.2f} pp) is {scale} the gap between `{base}`'s own seeds ({gap:.2f} pp)")
+    return f"{head}): {per_seed}; paired {diff.text()}: {close}."
+
+
 def analysis(writeup_runs: list[dict], ours_runs: list[dict], chapter03: list[dict], search_rows: list[dict],
              claim: dict, seed: int) -> str:
     """Chapter 04's analysis, generated: the shown seed of both recipes and what holds over the saved seeds, the
     write-up's claim, ours against the write-up's recipe, augmentation against its control (chapter 03), where the
     separable network came from, and the search's steps on the validation split."""
     shown = {r["seed"]: r for r in writeup_runs}.get(seed), {r["seed"]: r for r in ours_runs}.get(seed)
-    lines = [run_line(f"The write-up's recipe, seed {seed}", shown[0]) + f". Over the saved seeds: {holds(writeup_runs)}."
-             if shown[0] else "", run_line(f"Ours, seed {seed}", shown[1]) + f". Over the saved seeds: {holds(ours_runs)}."
-             if shown[1] else "",
+    lines = [run_line(f"The write-up's recipe, seed {seed}", shown[0], seed_runs=writeup_runs)
+             + f". Over the saved seeds: {holds(writeup_runs)}." if shown[0] else "",
+             run_line(f"Ours, seed {seed}", shown[1], seed_runs=ours_runs)
+             + f". Over the saved seeds: {holds(ours_runs)}." if shown[1] else "",
              f"**The write-up reported** (one run): last {LAST} epochs "
              f"{', '.join(f'{a:.2f}' for a in claim['test_acc_by_epoch'][-LAST:])}%, train {claim['train_acc']}%, "
              f"{claim['params']:,} parameters.",
@@ -261,6 +309,8 @@ def analysis(writeup_runs: list[dict], ours_runs: list[dict], chapter03: list[di
     if any(r["candidate"] in STEPS for r in search_rows):
         lines += ["**Each step on the validation split** (from the write-up's recipe down; each '+' row adds one change "
                   "to the '+' row before it; one validation image is 0.02 pp):", steps_table(search_rows, STEPS)]
+    lines += [alternative(search_rows, base, other, what) for other, (base, what) in NOT_KEPT.items()
+              if any(r["candidate"] == other for r in search_rows)]
     return "\n\n".join(line for line in lines if line)
 
 
@@ -284,7 +334,7 @@ def strength_text(last: dict[str, dict], profile: str, epochs: int) -> str:
     """Exercise 1: the final train and test accuracy with no, the chapter's and double augmentation, one seed."""
     train_drop = last["none"]["train_acc"] - last["double"]["train_acc"]
     test_change = last["double"]["test_acc"] - last["none"]["test_acc"]
-    return (f"Measured ({profile} profile, {epochs} epoch(s), seed 1): from no augmentation to double, train accuracy (measured on the augmented training images) drops by "
+    return (f"Measured ({profile} profile, {plural(epochs, 'epoch')}, seed 1): from no augmentation to double, train accuracy (measured on the augmented training images) drops by "
             f"{train_drop:.2f} pp and test accuracy changes by {test_change:+.2f} pp, on one seed: "
             + ("train accuracy moves more. " if abs(train_drop) > abs(test_change) else "test accuracy moves more. ")
             + "One seed gives no verdict on the test change (the chapter's five seeds show how much one seed varies). "

@@ -18,8 +18,8 @@ from .augment import RandomAffine
 from .ch01 import EVAL_TRAIN_IMAGES  # chapter 01's rule: train accuracy in eval mode on the first 10,000 images
 from .metrics import epoch_table, markdown_table, run_record
 from .models import BaselineNet, StridedNet, set_bn_momentum
-from .stats import compare, summarize
-from .train import FinishBy, fit, train_accuracy_in_eval_mode
+from .stats import compare, paired, summarize
+from .train import FinishBy, fit, per_batch, progress_as, train_accuracy_in_eval_mode
 from .writeups import claim
 
 TARGET = 99.4  # the write-up's target: each of the last LAST epochs at or above it
@@ -70,13 +70,14 @@ def train(data, *, network: str | Callable[[float], nn.Module], dropout: float, 
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     if schedule == "onecycle":  # stepped every batch, annealed to nearly zero by the last epoch
         steps = math.ceil(len(data.train_x) / batch_size)
-        schedulers = dict(batch_scheduler=one_cycle(optimizer, lr, steps, anneal_epochs or epochs))
-    else:
-        schedulers = dict(scheduler=torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma))
+        rate = per_batch(one_cycle(optimizer, lr, steps, anneal_epochs or epochs))
+    else:  # stepped after every epoch
+        rate = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
     augment = RandomAffine(degrees=rotation, translate=translate) if rotation or translate else None
-    history = fit(model, optimizer, data, epochs=epochs, batch_size=batch_size, seed=seed, transform=augment,
-                  precision=precision, progress=progress, on_epoch_end=train_accuracy_in_eval_mode(model, data, EVAL_TRAIN_IMAGES, precision),
-                  **schedulers)
+    measure = train_accuracy_in_eval_mode(model, data, EVAL_TRAIN_IMAGES, precision)
+    with progress_as(None if progress else "epoch"):
+        history = fit(model, optimizer, data.augmented(augment), epochs=epochs, batch_size=batch_size, seed=seed,
+                      schedule=rate, precision=precision, on_epoch_end=measure)
     return model, history
 
 
@@ -130,6 +131,67 @@ def first_at_target(run: dict) -> int | None:
 
 def _epoch(epoch: int | None) -> str:
     return f"epoch {epoch}" if epoch else "never"
+
+
+def _plural(n: int, word: str) -> str:
+    """'1 epoch', '15 epochs'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _over_seeds(s, unit: str = "%") -> str:
+    """A Summary (mnistkit.stats.summarize) with its '±' named as the standard deviation over the seeds."""
+    if s.n == 1:
+        return s.text(unit)
+    return (f"mean {s.mean:.2f}{unit} ± {s.std:.2f}{' pp' if unit == '%' else ' ' + unit} (± is the standard deviation over the {s.n} seeds; "
+            f"worst {s.worst:.2f}{unit})")
+
+
+def _writeup_epochs(first: int, last: int) -> str:
+    """The write-up's epochs `first`-`last` counted from 1, as ours are, with its own 0-based labels beside them."""
+    return f"epochs {first}-{last}, counted from 1 as ours are (the write-up counts from 0 and labels them {first - 1}-{last - 1})"
+
+
+def layers(arch: str) -> list[str]:
+    """The layers of network `arch` in short: 3×3 convolutions by their output channels (s2: stride 2, p1: padded),
+    1×1 convolutions, MaxPool and the global average pool (GAP)."""
+    out = []
+    for m in NETWORKS[arch](0.1).modules():
+        if isinstance(m, nn.Conv2d):
+            k = m.kernel_size[0]
+            out.append((f"{m.out_channels}" if k == 3 else f"{k}×{k} {m.out_channels}")
+                       + (f" s{m.stride[0]}" if m.stride[0] > 1 else "") + (f" p{m.padding[0]}" if m.padding[0] else ""))
+        elif isinstance(m, nn.MaxPool2d):
+            out.append("MaxPool")
+        elif isinstance(m, nn.AvgPool2d):
+            out.append("GAP")
+    return out
+
+
+def _title(name: str) -> str:
+    return f"Model_{name[-1]}" if name.startswith("model") else name
+
+
+def changes(a: str, b: str) -> list[str]:
+    """Every difference between recipes `a` and `b` (RECIPES keys): layers and channels, dropout, schedule."""
+    ra, rb = RECIPES[a], RECIPES[b]
+    said = []
+    if layers(ra["network"]) != layers(rb["network"]):
+        said.append(f"the layers and channels (3×3 convolutions by output channels, s2 = stride 2, p1 = padded): "
+                    f"{', '.join(layers(ra['network']))} → {', '.join(layers(rb['network']))}")
+    if ra["dropout"] != rb["dropout"]:
+        said.append(f"dropout {ra['dropout']:g} → {rb['dropout']:g}")
+    if lr_config(a) != lr_config(b):
+        said.append(f"lr {lr_config(a)} → {lr_config(b)}")
+    for key in ("rotation", "translate"):
+        if ra.get(key, 0) != rb.get(key, 0):
+            said.append(f"{key} {ra.get(key, 0):g} → {rb.get(key, 0):g}")
+    return said
+
+
+def changes_text(a: str, b: str) -> str:
+    said = changes(a, b)
+    return (f"{_title(a)} → {_title(b)} changes " + "; ".join(said)
+            if said else f"{_title(a)} → {_title(b)} changes nothing")
 
 
 def _writeup_first(name: str) -> str:
@@ -187,8 +249,9 @@ def results(run: dict, device: str = "") -> str:
              f"{said['final_train_acc']:.2f} / {log[-1]:.2f}"],
             ["≥ 99.4% in each of the last 3", "yes" if holds(run) else "no", said["status"]]]
     seconds = sum(e["seconds"] for e in history) / len(history)
-    return (f"**RESULTS ({run['name']}, our run: {len(history)} epoch(s), {seconds:.1f} s/epoch"
-            f"{' on ' + device if device else ''}; the write-up: 20 epochs)**\n\n"
+    return (f"**RESULTS ({run['name']}, our run: {_plural(len(history), 'epoch')}, {seconds:.1f} s/epoch"
+            f"{' on ' + device if device else ''}; the write-up: {_plural(len(log), 'epoch')}, its epoch numbers "
+            "converted to ours: we count from 1, it counts from 0)**\n\n"
             + markdown_table(["", "ours", "write-up's claim"], rows) + "\n\n" + epoch_table(history))
 
 
@@ -199,7 +262,7 @@ def _bullets(lines: list[str]) -> str:
 def _one_seed(before: dict, after: dict, what: str) -> str:
     """A difference between two runs of one seed each: its size, and no verdict."""
     return (f"{what}: {last3_avg(after) - last3_avg(before):+.2f} pp on the last-3 average, on seed "
-            f"{after.get('seed')} alone: one seed per recipe gives no verdict (see exercise 1 for seeds).")
+            f"{after.get('seed')} alone: one seed per recipe gives no verdict (exercise 1 shows how to grade a change over seeds).")
 
 
 def train_reading(run: dict) -> str:
@@ -210,21 +273,34 @@ def train_reading(run: dict) -> str:
         return said + ": train accuracy in eval mode was not measured, so this says nothing about underfitting."
     gap = last["train_eval_acc"] - last["test_acc"]
     said += (f"; measured in eval mode (dropout off, chapter 01's reading) on the first {EVAL_TRAIN_IMAGES:,} "
-             f"training images: {last['train_eval_acc']:.2f}% ({gap:+.2f} pp over test)")
-    if gap > 0 and last["train_acc"] < last["test_acc"]:
-        return said + (". The network fits its training images better than the test images: the dropout-on "
-                       "reading below test is the dropout, not underfitting.")
-    if gap > 0:
-        return said + (". The network fits its training images better than the test images: no sign of the "
-                       "underfitting the write-up read from train below test.")
-    return said + ": even with dropout off it fits its training images no better than the test images."
+             f"training images: {last['train_eval_acc']:.2f}% ({gap:+.2f} pp over test, "
+             f"{last['train_eval_acc'] - last['train_acc']:+.2f} pp over the dropout-on reading)")
+    one_seed = (f" This is seed {run.get('seed')} alone: a gap of {gap:+.2f} pp between train (eval mode) and test "
+                "has no interval on one seed, so it gives no verdict on underfitting either way")
+    if last["train_acc"] < last["test_acc"]:
+        return said + "." + one_seed + (" (the write-up's reading, train below test, compared a dropout-on number "
+                                        "with a dropout-off one).")
+    return said + "." + one_seed + "."
+
+
+def train_gap_over_seeds(runs: list[dict]) -> str:
+    """Train accuracy in eval mode minus test accuracy at the last epoch, over seeds, graded by mnistkit.stats."""
+    measured = [r for r in runs if "train_eval_acc" in r["epochs"][-1]]
+    if len(measured) < 2:
+        return ("Train (eval mode) minus test: fewer than two seeds measured, so no interval and no verdict "
+                "on underfitting.")
+    last = [r["epochs"][-1] for r in measured]
+    return ("Train (eval mode) minus test accuracy at the last epoch: "
+            + paired([e["test_acc"] for e in last], [e["train_eval_acc"] for e in last]).text() + ".")
 
 
 def model1_analysis(run: dict) -> str:
     return _bullets([
         f"Model_1 {'holds' if holds(run) else 'does not hold'} ≥ 99.4% in each of its last 3 epochs on seed "
         f"{run.get('seed')} (lowest {last3_min(run):.2f}%, average {last3_avg(run):.2f}%; the write-up reported "
-        f"{claim('001', 'model1')['last3_avg']:.2f}% over its epochs 18-20).",
+        f"{claim('001', 'model1')['last3_avg']:.2f}% over its "
+        f"{_writeup_epochs(len(claim('001', 'model1')['test_acc_by_epoch']) - 2, len(claim('001', 'model1')['test_acc_by_epoch']))};"
+        " one seed of ours, so no verdict on the difference).",
         train_reading(run),
         f"It has {run['params']:,} parameters, {run['params'] / 8000 - 1:.0%} over the 8,000 budget: the next steps "
         "must cut them."])
@@ -242,8 +318,9 @@ def model2_analysis(run: dict, model1: dict | None = None) -> str:
                      + ("flat, the write-up's plateau." if abs(moved) < 0.1 else "not the flat plateau the write-up saw."))
     lines.append(train_reading(run))
     if model1 is not None:
-        lines.append(f"Against Model_1: {run['params'] / model1['params'] - 1:+.0%} parameters. "
-                     + _one_seed(model1, run, "Accuracy"))
+        lines.append(f"Against Model_1: {run['params'] / model1['params'] - 1:+.0%} parameters; "
+                     + changes_text("model1", "model2") + ", not only the stride. "
+                     + _one_seed(model1, run, "Accuracy, from all of these together"))
     return _bullets(lines)
 
 
@@ -251,8 +328,8 @@ def model3_analysis(run: dict, model2: dict | None = None) -> str:
     lines = [f"Last-3 average {last3_avg(run):.2f}% (the write-up reported {claim('001', 'model3')['last3_avg']:.2f}%); "
              f"≥ 99.4% in each of the last 3: {'yes' if holds(run) else 'no'}."]
     if model2 is not None:
-        lines.append(_one_seed(model2, run, f"Against Model_2 (+{run['params'] - model2['params']:,} parameters, "
-                                            "dropout 0.05 → 0.1)")
+        lines.append(_one_seed(model2, run, f"Against Model_2 ({run['params'] - model2['params']:+,} parameters; "
+                                            + changes_text("model2", "model3") + ")")
                      + (" The target is still missed, as in the write-up." if not holds(run) else
                         " Here Model_3 holds 99.4% on this seed, unlike in the write-up."))
     return _bullets(lines)
@@ -263,11 +340,11 @@ def model4_analysis(run: dict, model3: dict | None = None) -> str:
              f"≥ 99.4% in each of the last 3: {'yes' if holds(run) else 'no'}; first epoch ≥ 99.4%: "
              f"{_epoch(first_at_target(run))}."]
     if model3 is not None:
-        lines.append(_one_seed(model3, run, "Against Model_3 (the same network, only the schedule changed)"))
+        lines.append(_one_seed(model3, run, f"Against Model_3 ({changes_text('model3', 'model4')})"))
     same = claim("001", "model4")["test_acc_by_epoch"] == claim("001", "model1")["test_acc_by_epoch"]
     lines.append("The write-up's Model_4 log is " + (
-        "identical, epoch for epoch, to its Model_1 log (even Model_1's notes say 'LR→0.05' at epoch 5, which only "
-        "fits Model_4's schedule): one of the two logs was copied, so the write-up's Model_4 numbers cannot be "
+        "identical, epoch for epoch, to its Model_1 log (even Model_1's notes say 'LR→0.05' at its epoch 5, our "
+        "epoch 6 as it counts from 0, which only fits Model_4's schedule): one of the two logs was copied, so the write-up's Model_4 numbers cannot be "
         "trusted. Ours come from this run." if same else "different from its Model_1 log."))
     return _bullets(lines)
 
@@ -290,7 +367,7 @@ def seed_table(runs: list[dict], shown_seed: int) -> str:
                f"`python -m mnistkit.sweep notebooks/05_strided_convs.ipynb --name {SWEEP} --grid seed=2,3,4,5 "
                "-p models '[\"final\", \"ours\"]' --jobs 2`._")
     return (markdown_table(["rank", "seed", "last 3 epochs %", "lowest %", "average %", "all 3 ≥ 99.4%"], rows)
-            + f"\n\n**Lowest of the last 3 epochs: {lows.text()}; each of the last 3 ≥ 99.4%: {lows.holds}.**"
+            + f"\n\n**Lowest of the last 3 epochs: {_over_seeds(lows)}; each of the last 3 ≥ 99.4%: {lows.holds}.**"
             + where + missing)
 
 
@@ -300,14 +377,14 @@ def final_analysis(final_runs: list[dict], model4: dict | None = None) -> str:
     said = claim("001", "final")
     lows, avgs = summarize([last3_min(r) for r in final_runs], TARGET), summarize([last3_avg(r) for r in final_runs])
     lines = [f"Each of the last 3 epochs ≥ 99.4%: {lows.holds}. Last-3 average (the write-up's statistic): "
-             f"{avgs.text()}; the write-up reported {said['last3_avg']:.2f}% from one 20-epoch run."]
+             f"{_over_seeds(avgs)}; the write-up reported {said['last3_avg']:.2f}% from one 20-epoch run."]
     if lows.n > 1:
         lines.append("The write-up's single run is one draw from a distribution like ours: "
                      + ("every seed here holds too." if lows.met else
                         "not every seed holds here, so one run that holds does not make the recipe consistent."))
     shown = next((r for r in final_runs if model4 is not None and r.get("seed") == model4.get("seed")), None)
     if shown is not None:
-        lines.append(_one_seed(model4, shown, "Against Model_4 (StepLR(5, 0.5) → StepLR(4, 0.4))")
+        lines.append(_one_seed(model4, shown, f"Against Model_4 ({changes_text('model4', 'final')})")
                      + f" First epoch ≥ 99.4%: {_epoch(first_at_target(shown))} vs {_epoch(first_at_target(model4))}.")
     return _bullets(lines)
 
@@ -319,10 +396,10 @@ def ours_analysis(final_runs: list[dict], ours_runs: list[dict], searched05: dic
     if not ours_runs:
         return _bullets(["Our recipe was not run in this profile."])
     ours = summarize([last3_min(r) for r in ours_runs], TARGET)
-    lines = [f"**Ours: each of the last 3 epochs ≥ 99.4%: {ours.holds}**; lowest of the last 3: {ours.text()}."]
+    lines = [f"**Ours: each of the last 3 epochs ≥ 99.4%: {ours.holds}**; lowest of the last 3: {_over_seeds(ours)}."]
     if final_runs:
         final = summarize([last3_min(r) for r in final_runs], TARGET)
-        lines.append(f"The write-up's final recipe: {final.holds}; {final.text()}.")
+        lines.append(f"The write-up's final recipe: {final.holds}; {_over_seeds(final)}.")
     if min(len(final_runs), len(ours_runs)) >= 2:
         lines.append("Ours minus the final recipe, lowest of the last 3 epochs: "
                      + compare(final_runs, ours_runs, last3_min).text() + ".")
@@ -384,21 +461,25 @@ def insights(runs: dict[str, dict], final_runs: list[dict]) -> str:
     if "model1" in runs and "model2" in runs:
         m1, m2 = runs["model1"], runs["model2"]
         lines.append(f"**Strided convolution:** Model_2 has {1 - m2['params'] / m1['params']:.0%} fewer parameters "
-                     f"than Model_1; {_one_seed(m1, m2, 'its accuracy against Model_1')}")
+                     f"than Model_1, but {changes_text('model1', 'model2')}, so what follows is not the stride's "
+                     f"alone; {_one_seed(m1, m2, 'its accuracy against Model_1')}")
     if "model3" in runs and "model4" in runs:
-        lines.append("**Hyperparameters vs architecture** (the same network, lr 0.01 + StepLR(6, 0.1) → lr 0.1 + "
-                     f"StepLR(5, 0.5)): {_one_seed(runs['model3'], runs['model4'], 'the schedule alone')}")
+        lines.append(f"**Hyperparameters vs architecture** (the same network; {changes_text('model3', 'model4')}): "
+                     f"{_one_seed(runs['model3'], runs['model4'], 'the schedule alone')}")
     if len(final_runs) > 1:
         held = summarize([last3_min(r) for r in final_runs], TARGET)
         lines.append(f"**Consistency of the final recipe:** each of the last 3 epochs ≥ 99.4%: {held.holds} "
-                     f"(lowest of the last 3: {held.text()}); the write-up's 'optimal' and 'consistent' rest on one run.")
+                     f"(lowest of the last 3: {_over_seeds(held)}); the write-up's 'optimal' and 'consistent' rest on one run.")
     logs_same = claim("001", "model1")["test_acc_by_epoch"] == claim("001", "model4")["test_acc_by_epoch"]
     log1 = claim("001", "model1")["test_acc_by_epoch"]
     first1 = next((i for i, a in enumerate(log1) if a >= TARGET), None)
-    lines.append("**The write-up's record:** its logs run 20 epochs under a 15-epoch rule; its Model_1 and Model_4 "
-                 f"logs are {'identical' if logs_same else 'different'}; its summary gives Model_1's first 99.4% as "
-                 f"epoch {claim('001', 'model1')['first_at_target_0based']} (0-based), its own log first reaches "
-                 f"{log1[first1]:.2f}% at epoch {first1} (0-based).")
+    said_first = claim("001", "model1")["first_at_target_0based"]
+    lines.append(f"**The write-up's record:** its logs run {_plural(len(log1), 'epoch')} under a 15-epoch rule; its "
+                 f"Model_1 and Model_4 logs are {'identical' if logs_same else 'different'}; counting epochs from 1 as "
+                 f"we do (the write-up counts from 0), its summary gives Model_1's first 99.4% as "
+                 f"{_epoch(None if said_first is None else said_first + 1)} (its label {said_first}), while its own log "
+                 + ("never reaches 99.4%." if first1 is None else
+                    f"first reaches {log1[first1]:.2f}% at epoch {first1 + 1} (its label {first1})."))
     return "\n".join(f"- {line}" for line in lines)
 
 
@@ -418,10 +499,14 @@ def schedule_gain(model3_runs: list[dict], model4_runs: list[dict]) -> str:
 
 def receptive_field_check(by_hand: list[tuple], measured: list[tuple], final_rf: int) -> str:
     """Exercise 2: (name, kernel, stride, RF, jump) computed by hand against (RF, jump) from `summarize`."""
-    agree = sum(tuple(h[3:]) == tuple(m) for h, m in zip(by_hand, measured))
-    last = by_hand[-1][3]
-    return (f"By hand and by `summarize` agree on {agree} of {len(by_hand)} layers before the global pool: the last "
+    pairs = [(h, m) for h, m in zip(by_hand, measured) if h[1] > 1]  # a 1×1 layer reaches nothing new
+    agree = sum(tuple(h[3:]) == tuple(m) for h, m in pairs)
+    last = pairs[-1][0][3]
+    left = len(by_hand) - len(pairs)
+    return (f"By hand and by `summarize` agree on {agree} of the {len(pairs)} layers with a kernel over 1×1"
+            + (f" ({'one 1×1 convolution' if left == 1 else f'{left} 1×1 convolutions'} left out: by hand it adds nothing to the RF, and the summary "
+               "gives the one after the global pool that pool's reach)" if left else "") + ": the last "
             f"3×3 convolution sees {last}×{last} pixels of the 28×28 input, and the global average pool after it "
-            f"takes in the rest (the summary's final RF: {final_rf}). The stride-2 convolution doubles the jump, so "
+            f"widens that to {final_rf}×{final_rf} (the summary's final RF). The stride-2 convolution doubles the jump, so "
             "every 3×3 convolution after it adds 4 pixels of receptive field instead of 2: that is how it replaces "
             "MaxPool's reach at a fraction of the parameters.")

@@ -13,8 +13,9 @@ from pathlib import Path
 from torch import nn
 
 from . import ch04
+from .chapter import plural
 from .models import SeparableNet, StridedNet, set_bn_momentum
-from .stats import compare, summarize
+from .stats import compare, paired, summarize
 
 TARGET = 99.4
 LAST = 3  # the capstone's claim is about each of the last 3 epochs
@@ -131,16 +132,17 @@ def verdict(capstone_label: str, capstone_runs: list[dict], others: dict[str, li
     """The capstone's analysis: its size, whether its claim holds over the saved seeds (met only on every seed and
     under the aim), and, paired over the seeds both ran, against every other design and chapter 05's final recipe."""
     if not capstone_runs:
-        return "_The capstone has no saved run in this profile._"
+        return "_The chosen model has no saved run in this profile._"
     params, ref = capstone_runs[0]["params"], reference()
     summary = summarize([lowest(r) for r in capstone_runs], TARGET)
     met = summary.met and summary.n >= 5 and params < AIM
-    lines = [f"- **The capstone model: {capstone_label}, {params:,} parameters** "
+    lines = [f"- **The chosen model: {capstone_label}, {params:,} parameters** "
              f"({'under' if params < AIM else 'over'} the {AIM:,} aim; {params / ref['params']:.0%} of the public "
              f"reference's {ref['params']:,}, {params / chapter05_params():.0%} of chapter 05's final model).",
              f"- Each of the last {LAST} epochs ≥ {TARGET}%: {summary.holds}; the lowest of the last {LAST} epochs "
-             f"{summary.text()}. The capstone target is " + (
-                 "**met**." if met else "**not met**" + (f" ({summary.n} seed(s) saved)." if summary.n < 5 else "."))]
+             f"{summary.text()}{'; ± is the standard deviation over seeds' if summary.n > 1 else ''}. "
+             "The chapter's target is " + (
+                 "**met**." if met else "**not met**" + (f" ({plural(summary.n, 'seed')} saved)." if summary.n < 5 else "."))]
     final05 = f"chapter 05's final recipe ({chapter05_params():,} params, no augmentation)"
     for name, runs in list(others.items()) + [(final05, chapter05)]:
         if len(runs) < 2 or len(capstone_runs) < 2:
@@ -151,6 +153,40 @@ def verdict(capstone_label: str, capstone_runs: list[dict], others: dict[str, li
     lines.append(f"- The {ref['what']}, reported at {ref['value']}%: one run, so no verdict on seeds. Its source: "
                  f"{ref['source']}.")
     return "\n".join(lines)
+
+
+def search_variant(search_rows: list[dict], base: str, variant: str, what: str) -> str:
+    """A search candidate against the chosen recipe (`base`) on the validation split (`outputs/search/06`): the worst
+    validation accuracy of the last `LAST` epochs of each on every seed both ran, the per-seed differences, and the
+    paired 95% interval (`mnistkit.stats.paired`); what it says of the chosen recipe follows the verdict."""
+    worst = {name: {r["seed"]: r["worst_val"] for r in search_rows if r["candidate"] == name} for name in (base, variant)}
+    seeds = sorted(set(worst[base]) & set(worst[variant]))
+    head = (f"**{what}** (`{variant}` against the chosen recipe `{base}`, worst validation accuracy of the last {LAST} "
+            "epochs")
+    if not seeds:
+        return f"{head}): no seed in common, nothing to compare."
+    per_seed = "; ".join(f"seed {s}: {worst[variant][s]:.2f}% against {worst[base][s]:.2f}%, "
+                         f"{worst[variant][s] - worst[base][s]:+.2f} pp" for s in seeds)
+    if len(seeds) < 2:
+        return f"{head}): {per_seed}. One seed in common: no verdict."
+    diff = paired([worst[base][s] for s in seeds], [worst[variant][s] for s in seeds])
+    close = ("The validation split favours the change, beyond noise." if diff.beyond_noise and diff.mean > 0 else
+             "It costs validation accuracy, beyond noise: the chosen recipe stays." if diff.beyond_noise else
+             "These seeds give no reason to add it: the chosen recipe stays.")
+    return f"{head}): {per_seed}; paired {diff.text()}. {close}"
+
+
+BASE = "separable23-small"  # the chosen recipe in `outputs/search/06`: chapter 04's recipe of ours at width 23
+VARIANTS = {"separable23-small-wd5e-4": "Weight decay 5e-4", "separable23-small-noaug": "No augmentation",
+            "separable23-small-anneal14": "Annealing over 14 epochs instead of 11",
+            "separable23-small-b64": "Batch 64 (twice the steps)", "separable23-small-lr0.1": "Peak rate 0.1"}
+
+
+def search_summary(search_rows: list[dict], base: str = BASE, variants: dict[str, str] = VARIANTS) -> str:
+    """Every variant of the search that was run (`search_variant`), one bullet each, in `variants`' order."""
+    ran = {r["candidate"] for r in search_rows}
+    return "\n".join(f"- {search_variant(search_rows, base, name, what)}" for name, what in variants.items()
+                     if name in ran)
 
 
 def chapter05_finals(profile: str) -> list[dict]:
@@ -168,7 +204,7 @@ def one_seed(what: str, before: tuple[str, dict], after: tuple[str, dict], profi
     one design varies from seed to seed)."""
     (name_b, run_b), (name_a, run_a) = before, after
     low_b, low_a = lowest(run_b), lowest(run_a)
-    return (f"Measured ({profile} profile, {epochs} epoch(s), seed {run_a.get('seed', 1)}), {what}: {name_a} "
+    return (f"Measured ({profile} profile, {plural(epochs, 'epoch')}, seed {run_a.get('seed', 1)}), {what}: {name_a} "
             f"({run_a['params']:,} parameters) {low_a:.2f}% against {low_b:.2f}% for {name_b} ({run_b['params']:,}), "
             f"{low_a - low_b:+.2f} pp on the lowest of the last {LAST} epochs; final train accuracy (on the images as "
             f"trained) {run_a['epochs'][-1]['train_acc']:.2f}% against {run_b['epochs'][-1]['train_acc']:.2f}%. One "

@@ -9,6 +9,7 @@ both sides ran on; one seed gets no verdict). `mnistkit.search` trains the chapt
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -17,14 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .chapter import plural
 from .metrics import markdown_table, run_record, save_metrics
 from .stats import Difference, compare, paired, summarize
-from .train import fit
+from .train import fit, per_batch, progress_as
 from .writeups import writeup
 
 WRITEUP = "002"
 AT_CHANCE = 0.9  # "at chance": the model gives one digit to at least 90% of the test images
-PARAMS_LIMIT = 36_000  # the fixed model stays within the write-up's size
+PARAMS_LIMIT = 36_000  # the fixed model's limit: about the write-up's 33,995 (its D_MODEL 64 model)
 FIXED_MEAN, FIXED_WORST = 98.0, 97.5  # the fixed model's target over 3 seeds: the mean, and every seed
 FIXED_SEEDS = 3
 
@@ -202,18 +204,19 @@ def train_patch_attention(data, config: dict, *, seed: int, lr: float = 0.01, op
         raise ValueError(f"optimizer={optimizer!r} is not allowed: expected 'sgd' or 'adamw'")
     torch.manual_seed(seed)
     model = PatchAttentionNet(**config).to(data.device)
-    scheduler = batch_scheduler = None
+    rate = None
     if optimizer == "sgd":  # the write-up's optimizer
         opt = torch.optim.SGD(model.parameters(), lr=lr)
         if lr_drop_after:
-            scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[lr_drop_after], gamma=0.5)
+            rate = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[lr_drop_after], gamma=0.5)  # per epoch
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
         steps = epochs * math.ceil(len(data.train_x) / batch_size)
-        batch_scheduler = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=pct_start)
+        rate = per_batch(torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=pct_start))
     on_epoch_end = (lambda record: record.update(top_prediction(model, data))) if watch else None
-    history = fit(model, opt, data, epochs=epochs, batch_size=batch_size, seed=seed, scheduler=scheduler,
-                  batch_scheduler=batch_scheduler, precision=precision, on_epoch_end=on_epoch_end, progress=progress)
+    with progress_as(None if progress else "epoch"):
+        history = fit(model, opt, data, epochs=epochs, batch_size=batch_size, seed=seed, schedule=rate,
+                      precision=precision, on_epoch_end=on_epoch_end)
     return model, history
 
 
@@ -326,16 +329,17 @@ def seeds_moved(before: list[dict], after: list[dict], measure: Callable[[dict],
     n = len(diffs)
     if n > 1 and max(up, down) == n:
         return f"{'higher' if up else 'lower'} on every seed ({n} of {n})"
-    return f"higher on {up} of {n} seed(s), lower on {down}"
+    return f"higher on {up} of {plural(n, 'seed')}, lower on {down}"
 
 
-def graded_text(before: list[dict], after: list[dict], measure: Callable[[dict], float] = final_acc) -> str:
+def graded_text(before: list[dict], after: list[dict], measure: Callable[[dict], float] = final_acc,
+                unit: str = "pp") -> str:
     """The effect with its paired 95% interval and verdict, and how many seeds moved which way; one seed: no verdict."""
     diff = grade(before, after, measure)
     if diff is None:
         effect = measure(after[0]) - measure(before[0]) if before and after else float("nan")
-        return f"{effect:+.2f} pp on one seed: no verdict"
-    return f"{diff.text()}; {seeds_moved(before, after, measure)}"
+        return f"{effect:+.2f} {unit} on one seed: no verdict"
+    return f"{diff.text(unit)}; {seeds_moved(before, after, measure)}"
 
 
 # ---------------------------------------------------------------------------------------------- generated tables
@@ -412,12 +416,34 @@ def plateau_text(runs: dict[str, list[dict]], sgd_names: list[str], label_entrop
     text = (f"**The plateau:** of {len(every)} plain-SGD runs, {len(stuck)} never left chance "
             f"({', '.join(r['name'] for r in stuck) or 'none'}) and {len(late)} left it only after 1 or more epochs. ")
     if first:
-        text += (f"The {len(first)} runs at chance in their first epoch averaged a training loss of {min(first):.3f}–"
-                 f"{max(first):.3f} over it, against the label entropy of {label_entropy:.3f} nats. ")
-    return text + ("For those runs, the accuracy after the last epoch mostly measures when the run escaped, which differs from seed "
-                   "to seed. With residual + LayerNorm (`alone-residual-ln`) the runs spent "
-                   + ", ".join(str(epochs_at_chance(r["epochs"])) for r in runs.get("alone-residual-ln", []))
-                   + " epoch(s) at chance, one number per seed.")
+        text += (f"The {len(first)} runs at chance in their first epoch had a first-epoch training loss of "
+                 f"{min(first):.3f}–{max(first):.3f}, against the label entropy of {label_entropy:.3f} nats. ")
+    text += ("For those runs, the accuracy after the last epoch also depends on when the run left chance, which "
+             "differs from seed to seed (the epochs at chance per seed, in the tables above).")
+    return text + " " + residual_plateau_text(runs)
+
+
+RESIDUAL_PAIRS = [("fix-heads", "fix-residual-ln"), ("pe-sinusoidal", "alone-residual-ln")]  # without -> with
+
+
+def residual_plateau_text(runs: dict[str, list[dict]], pairs: list = RESIDUAL_PAIRS) -> str:
+    """Epochs at chance per seed with residual + LayerNorm against the same model without it; a pair whose control
+    never sat at chance is said to show nothing about removing a plateau."""
+    said = []
+    for without, with_ in pairs:
+        if without not in runs or with_ not in runs:
+            continue
+        count = {n: ", ".join(str(epochs_at_chance(r["epochs"])) for r in runs[n]) for n in (without, with_)}
+        head = f"`{without}` {count[without]} → `{with_}` {count[with_]}"
+        if not any(epochs_at_chance(r["epochs"]) for r in runs[without]):
+            said.append(f"{head}: the control never sat at chance, so this pair cannot show a plateau removed")
+        else:
+            said.append(f"{head}: " + graded_text(runs[without], runs[with_], lambda r: epochs_at_chance(r["epochs"]),
+                                                   unit="epochs"))
+    if not said:
+        return ""
+    return ("Epochs at chance per seed, residual + LayerNorm against the same model without it: "
+            + "; ".join(said) + ".")
 
 
 def reproducibility_text(runs: list[dict]) -> str:
@@ -444,8 +470,7 @@ def scaling_text(profiles: dict[str, dict], seed: int, graded: Difference | None
             f"{plain['token_similarity']:.2f}. ")
     if scaled["entropy"] > plain["entropy"] and scaled["token_similarity"] > plain["token_similarity"]:
         return text + ("Scaled, the attention is closer to uniform and the tokens leaving it more alike: with no "
-                       "residual path, each token is replaced by a near-average of all of them, which erases where its "
-                       "stroke was.")
+                       "residual path, each token is replaced by a near-average of all of them.")
     return text + "These numbers do not show the scaled attention as flatter: the cause lies elsewhere."
 
 
@@ -461,6 +486,66 @@ def fixed_text(runs: list[dict], limit: int = PARAMS_LIMIT) -> str:
             f"{FIXED_MEAN:g}% and every seed ≥ {FIXED_WORST}% over {FIXED_SEEDS} seeds) **{'met' if met else 'not met'}**"
             f" ({seeds}). The write-up aimed at {writeup_claim('target'):g}% and reported "
             f"{writeup_claim('pe-sinusoidal')}%.")
+
+
+def recipe_changes(before: dict, after: dict) -> list[str]:
+    """Every difference between two runs' recipes (`run["recipe"]`: the model's switches and shape, the optimizer and
+    its settings), the model's defaults filling what a recipe leaves out: ['scaled scores', '4 heads (was 1)', ...]."""
+    defaults = {k: v.default for k, v in inspect.signature(PatchAttentionNet).parameters.items()}
+    b, a = {**defaults, **before}, {**defaults, **after}
+    said = []
+    for key, on, off in (("scaled", "scaled scores", "unscaled scores"),
+                         ("residual_norm", "residual + LayerNorm", "no residual + LayerNorm")):
+        if a[key] != b[key]:
+            said.append(on if a[key] else off)
+    if a["heads"] != b["heads"]:
+        said.append(f"{a['heads']} heads (was {b['heads']})")
+    if a["positional"] != b["positional"]:
+        said.append(f"{a['positional']} positions (was {b['positional']})")
+    shape = ("blocks", "d_model", "ff_dim", "patch")
+    if any(a[k] != b[k] for k in shape):
+        said.append(f"a new shape: {a['blocks']} block(s) of width {a['d_model']}, feed-forward {a['ff_dim']} (was "
+                    f"{b['blocks']} of width {b['d_model']}, feed-forward {b['ff_dim']})")
+    names = {"sgd": "plain SGD", "adamw": "AdamW + one-cycle"}
+    if a.get("optimizer") != b.get("optimizer"):
+        said.append(f"{names.get(a.get('optimizer'), a.get('optimizer'))} (was "
+                    f"{names.get(b.get('optimizer'), b.get('optimizer'))})")
+    for key in sorted(set(a) | set(b)):
+        if key not in defaults and key != "optimizer" and a.get(key) != b.get(key):
+            label = "peak rate" if key == "lr" and a.get("optimizer") == "adamw" else key.replace("_", " ")
+            said.append(f"{label} {'none' if a.get(key) is None else a.get(key)} (was "
+                        f"{'none' if b.get(key) is None else b.get(key)})")
+    return said
+
+
+def size_text(runs: dict[str, list[dict]], names, reference: str = "capacity", limit: int = PARAMS_LIMIT) -> str:
+    """Each model of `names` by its parameter count against the write-up's model (`reference`) and the limit."""
+    own = runs[reference][0]["params"]
+    groups = {"over the limit": [], "larger than the write-up's model, within the limit": [],
+              "no larger than the write-up's model": []}
+    for name in names:
+        params = runs[name][0]["params"]
+        key = ("over the limit" if params > limit else "larger than the write-up's model, within the limit"
+               if params > own else "no larger than the write-up's model")
+        groups[key].append(f"{name} ({params:,})")
+    listed = "; ".join(f"{what}: {', '.join(models)}" for what, models in groups.items() if models)
+    return (f"**Size:** the write-up's model (`{reference}`) has {own:,} parameters and the limit is {limit:,}. "
+            f"Parameters of these runs, {listed}.")
+
+
+def repeat_text(runs: dict[str, list[dict]], first: str = "capacity", second: str = "lr-0.01") -> str:
+    """The write-up's two numbers for one configuration beside the spread our seeds measured for it."""
+    gap = abs(writeup_claim(second) - writeup_claim(first))
+    summary = summarize([final_acc(r) for r in runs[first]])
+    text = (f"**The write-up's repeat:** it reported {writeup_claim(first)}% (as `{first}`) and "
+            f"{writeup_claim(second)}% (as `{second}`) for the same configuration, {gap:.2f} pp apart: its own two "
+            "numbers, one pair of runs, not a measured spread.")
+    if summary.n < 2:
+        return text + " We ran it on one seed: our spread is not measured."
+    verdict = ("larger than that gap: our runs of it spread more than the write-up's two did" if summary.std > gap
+               else "no larger than that gap")
+    return (text + f" Over our seeds the same configuration reached {summary.text()}, a standard deviation over "
+            f"seeds of {summary.std:.2f} pp, {verdict}.")
 
 
 def levers_text(runs: dict[str, list[dict]]) -> str:
@@ -479,12 +564,14 @@ def levers_text(runs: dict[str, list[dict]]) -> str:
     if not gap.beyond_noise:
         verdict = "neither lever is shown the larger on these seeds."
     elif gap.mean > 0:
-        verdict = "most of the gap was in the architecture and the optimizer, not in the positional encoding."
+        verdict = "more of the gain came from those changes together than from the positional encoding."
     else:
         verdict = "the positional encoding was the larger lever, as the write-up concluded."
+    changes = ", ".join(recipe_changes(runs["pe-sinusoidal"][0]["recipe"], runs["fixed"][0]["recipe"]))
     return (f"**Where the accuracy was:** the sinusoidal encoding over the original small random one: {pe.text()}; "
-            f"the fixes the write-up left as future work, on top, at the same size: {fixes.text()}. Fixes minus "
-            f"encoding, per seed: {gap.text()}, so {verdict}")
+            f"`fixed` over `pe-sinusoidal` (every change it makes: {changes or 'none recorded'}; "
+            f"{runs['fixed'][0]['params']:,} parameters against {runs['pe-sinusoidal'][0]['params']:,}): "
+            f"{fixes.text()}. Fixes minus encoding, per seed: {gap.text()}, so {verdict}")
 
 
 def analysis(runs: dict[str, list[dict]], *, sgd_names: list[str], pe_names: list[str], label_entropy: float,
@@ -502,7 +589,9 @@ def analysis(runs: dict[str, list[dict]], *, sgd_names: list[str], pe_names: lis
                  f"{' > '.join(n.removeprefix('pe-') for n in writeup_rank)}): ours {ranking_text(runs, pe_names)}.")
     lines.append(reproducibility_text(runs["pe-sinusoidal"]))
     for name, change in {**FIXES, **PRIORITY3}.items():
-        lines.append(f"**{name}** ({change.what}) against {change.control}: "
+        changed = recipe_changes(runs[change.control][0].get("recipe", {}), runs[name][0].get("recipe", {}))
+        listed = f", changing {', '.join(changed)}" if changed else ""
+        lines.append(f"**{name}** ({change.what}) against {change.control}{listed}: "
                      f"{graded_text(runs[change.control], runs[name])}.")
     lines.append(scaling_text(profiles, seed, grade(runs["pe-sinusoidal"], runs["fix-scaled"])))
     lines.append(f"**Optimizer or architecture:** AdamW + one-cycle alone on the write-up's model (`alone-adamw`) "

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .chapter import plural
 from .metrics import markdown_table
 from .params import PROFILES
 from .stats import Difference, paired
@@ -91,9 +92,9 @@ def clusters(scores: dict, claimed: dict) -> str:
             f"{cls['KMeans purity %']:.1f}%, ARI {cls['KMeans ARI']:.2f} (mean patch token "
             f"{mean_patch['KMeans purity %']:.1f}%, {mean_patch['KMeans ARI']:.2f}). HDBSCAN finds "
             f"{cls['HDBSCAN clusters']} clusters in the CLS embedding (its first 10 principal components), purity {cls['HDBSCAN purity %']:.1f}% with "
-            f"{cls['HDBSCAN noise %']:.0f}% of the points left as noise, ARI {cls['HDBSCAN ARI']:.2f} (mean patch token: "
+            f"{cls['HDBSCAN noise %']:.1f}% of the points left as noise, ARI {cls['HDBSCAN ARI']:.2f} (mean patch token: "
             f"{mean_patch['HDBSCAN clusters']} clusters, {mean_patch['HDBSCAN purity %']:.1f}%, "
-            f"{mean_patch['HDBSCAN noise %']:.0f}% noise, ARI {mean_patch['HDBSCAN ARI']:.2f}). The write-up reported "
+            f"{mean_patch['HDBSCAN noise %']:.1f}% noise, ARI {mean_patch['HDBSCAN ARI']:.2f}). The write-up reported "
             f"about {claimed['value']} HDBSCAN clusters for its own encoder-only ViT ({claimed['samples']} digits, "
             f"counted on its figure) and read its PCA plot as \"{claimed['pca_reading']}\"; the PCA view above keeps "
             f"{cls['k-NN % (PCA 2-D)']:.1f}% of the labels by k-NN.")
@@ -142,8 +143,9 @@ def mistakes(top: list[tuple[int, int, int]], cls: np.ndarray, labels: np.ndarra
     n = len(pairs)
     where = ("all of them already sit with the digit they were taken for when the head reads them" if closer == n
              else "all of them sit nearer their own digit" if closer == 0
-             else f"the other {n - closer} sit nearer their own digit's centroid")
-    return (f"- **Mistakes** on the whole test set, most frequent first: {listed}. Of the {n} drawn above, {closer} have a "
+             else f"the other {n - closer} {'sits' if n - closer == 1 else 'sit'} nearer their own digit's centroid")
+    return (f"- **Mistakes** on the whole test set, most frequent first: {listed}. Of the {n} drawn above, {closer} "
+            f"{'has' if closer == 1 else 'have'} a "
             f"CLS embedding nearer the centroid of the digit they were taken for than of their own (centroids of the "
             f"{len(labels)} sampled digits): {where}.")
 
@@ -160,8 +162,8 @@ def encoder_decoder(seq_scores: dict, seq_embeddings: dict, digits: np.ndarray, 
         kinds = [k for k, d in (("the digit", which[name]), ("its quadrant", where[name])) if d.beyond_noise and d.mean > 0]
         return " and ".join(kinds) + " beyond chance" if kinds else "neither the digit nor its quadrant beyond chance"
     return (f"- **The encoder-decoder beside the ViT:** a 5-nearest-neighbour vote recovers the digit from its quadrant "
-            f"representation {quad['k-NN digit % (full)']:.1f}% of the time and from its decoder state "
-            f"{state['k-NN digit % (full)']:.1f}% (the ViT's CLS token: {cls_scores['k-NN % (full embedding)']:.1f}%, "
+            f"representation {quad['k-NN digit % (full)']:.2f}% of the time and from its decoder state "
+            f"{state['k-NN digit % (full)']:.2f}% (the ViT's CLS token: {cls_scores['k-NN % (full embedding)']:.2f}%, "
             f"on other test digits); KMeans (k = 10) ARI {quad['KMeans ARI']:.2f} and {state['KMeans ARI']:.2f} (ViT "
             f"{cls_scores['KMeans ARI']:.2f}). The quadrant a vector came from (chance 25%) is recovered "
             f"{quad['k-NN quadrant % (full)']:.1f}% of the time from the quadrant representation "
@@ -195,7 +197,7 @@ def pixels_against_embedding(pixels: np.ndarray, embedding: np.ndarray, labels: 
     else:
         reading = "the two are within noise of each other on these digits."
     quick = PROFILES["quick"]
-    caveat = (f" This is the quick profile's checkpoint ({quick['epochs']} epoch(s) on {quick['data_fraction']:.0%} of the "
+    caveat = (f" This is the quick profile's checkpoint ({plural(quick['epochs'], 'epoch')} on {quick['data_fraction']:.0%} of the "
               "images): the question needs the full profile's." if profile == "quick" else "")
     return (f"Measured on {len(labels)} test digits with chapter 08's {profile}-profile checkpoint: 5-NN accuracy "
             f"{np.mean(on_pixels):.2f}% on the raw pixels ({pixels.shape[1]} numbers; chance 10%) and "

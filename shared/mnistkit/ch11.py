@@ -24,8 +24,8 @@ from .data import TensorData
 from .metrics import markdown_table
 from .params import ParameterError, check_list, check_parameter
 from .quant import predict_dequantized, quantize_symmetric
-from .stats import summarize
-from .train import EarlyStopping, evaluate, fit
+from .stats import signed, summarize
+from .train import EarlyStopping, evaluate, fit, progress_as
 
 ONE_SEED = "one seed, a single run each: no verdict beyond this run"
 
@@ -118,6 +118,9 @@ def train(data: TensorData, *, lr: float, epochs: int, patience: int, batch_size
     is an nn.Linear: a float model's state_dict loads as it is). `test` (images, labels): their accuracy is recorded
     every epoch beside the validation numbers, for the report only, never used to decide.
     """
+    if data.eval_name != "val":
+        raise ValueError(f"chapter 11 trains on data whose evaluation split is a validation split "
+                         f"(`TensorData.validation_split`): got one named {data.eval_name!r}")
     torch.manual_seed(seed)
     model = MLP(quantize).to(data.device)
     if init is not None:
@@ -125,6 +128,10 @@ def train(data: TensorData, *, lr: float, epochs: int, patience: int, batch_size
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     stopper = EarlyStopping(model, patience=patience, monitor="val_loss")
     augment = RandomAffine(degrees=rotation, translate=translate) if rotation or translate else None
+    label = run_label(lr=lr, seed=seed, quantize=quantize, init=init is not None, augmented=augment is not None,
+                      precision=precision)
+    if log:
+        print(f"{label}:")  # the epoch lines below belong to this run
 
     def on_epoch_end(record):
         if test is not None:
@@ -132,12 +139,22 @@ def train(data: TensorData, *, lr: float, epochs: int, patience: int, batch_size
             record["test_loss"], record["test_acc"] = scores["loss"], scores["acc"]
         return stopper(record)
 
-    history = fit(model, optimizer, data, epochs=epochs, batch_size=batch_size, seed=seed, transform=augment,
-                  on_epoch_end=on_epoch_end, eval_name="val", precision=precision, log=log)
+    with progress_as(None if log else "none"):  # `data`'s evaluation split is the validation split: val_*
+        history = fit(model, optimizer, data.augmented(augment), epochs=epochs, batch_size=batch_size, seed=seed,
+                      on_epoch_end=on_epoch_end, precision=precision)
     stopper.restore()
     if log:
-        print(f"lr {lr}: {outcome(Trained(model, history, stopper, lr, epochs).early_stopping(), epochs)}")
+        print(f"{label}: {outcome(Trained(model, history, stopper, lr, epochs).early_stopping(), epochs)}")
     return Trained(model, history, stopper, lr, epochs)
+
+
+def run_label(*, lr: float, seed: int, quantize: bool, init: bool, augmented: bool, precision: str) -> str:
+    """The name a run's log lines carry: which model, from which weights, on which images, at which rate, seed and
+    precision, e.g. 'int8 QAT MLP (fake-quant), from trained weights, augmented images, lr 0.01, seed 0, fp32'."""
+    model = "int8 QAT MLP (fake-quant)" if quantize else "float MLP"
+    start = "from trained weights" if init else "from random weights"
+    images = "augmented images" if augmented else "raw images"
+    return f"{model}, {start}, {images}, lr {lr:g}, seed {seed}, {precision}"
 
 
 def two_stages(data: TensorData, *, lr: float, finetune_lr: float, epochs: int, finetune_epochs: int,
@@ -271,7 +288,7 @@ def results_tables(runs: list[dict]) -> str:
              ("torch.ao state_dict", float_final["bytes_torch_ao"]), ("float state_dict", float_final["bytes_state_dict"])]
     return "\n\n".join([
         markdown_table(["model / inference path (one seed)", "test accuracy %", "its control", "Δ vs control (pp)"],
-                       [[name, acc, control, None if control is None else acc - accuracy[control]]
+                       [[name, acc, control, None if control is None else signed(acc - accuracy[control])]
                         for name, acc, control in rows]),
         markdown_table(["file", "bytes", "vs int8 npz"], [[name, size, f"{size / qat_final['bytes']:.2f}x"]
                                                           for name, size in sizes]),
@@ -312,7 +329,7 @@ def augmentation_text(runs: list[dict]) -> str:
             f"({raw_stop['best_val_loss']:.4f}){after}; with it, lowest at epoch {aug_stop['best_epoch']} "
             f"({aug_stop['best_val_loss']:.4f}). Validation accuracy at the restored epoch "
             f"{raw_stop['val_acc_at_best']:.2f}% without, {aug_stop['val_acc_at_best']:.2f}% with; test "
-            f"{raw['final']['test_acc']:.2f}% and {aug['final']['test_acc_stage1']:.2f}% ({delta:+.2f} pp, recorded "
+            f"{raw['final']['test_acc']:.2f}% and {aug['final']['test_acc_stage1']:.2f}% ({signed(delta)} pp, recorded "
             f"only). {ONE_SEED.capitalize()} on whether augmentation helps this MLP. The choice was made when the "
             "chapter was written, not by a search on the validation split.")
 
@@ -353,15 +370,15 @@ def int8_text(runs: list[dict], target_pp: float) -> str:
     rounded_within = round(abs(rounded - base), 6) <= target_pp
     text = (f"- **int8 QAT model, final test %** (the README's headline): it ran the float model's stage 2 with "
             f"fake-quant ({_epochs(qat['early_stopping']['epochs_run'])}, restored epoch "
-            f"{qat['early_stopping']['best_epoch']}). Path (a) reaches **{a:.2f}%** ({a - base:+.2f} pp vs float, "
+            f"{qat['early_stopping']['best_epoch']}). Path (a) reaches **{a:.2f}%** ({signed(a - base)} pp vs float, "
             f"a net {round(abs(a - base) / digit)} of {float_final['test_images']:,} test digits); target within {target_pp:g} pp: {within}. Rounding the "
-            f"float model's weights with no QAT at all gives {rounded:.2f}% ({rounded - base:+.2f} pp). ")
+            f"float model's weights with no QAT at all gives {rounded:.2f}% ({signed(rounded - base)} pp). ")
     if rounded_within:
         text += (f"Plain rounding is already within {target_pp:g} pp here, so this run does not show what QAT adds "
                  f"over it ({ONE_SEED}). ")
     else:
         text += f"QAT is within the target where plain rounding is not ({ONE_SEED}). "
-    return text + (f"Integer path (b), with int8 activations too, reaches {b:.2f}% ({b - a:+.2f} pp vs path (a), the "
+    return text + (f"Integer path (b), with int8 activations too, reaches {b:.2f}% ({signed(b - a)} pp vs path (a), the "
                    "same weights).")
 
 
@@ -375,7 +392,7 @@ def scratch_text(runs: list[dict], writeup: dict) -> str:
             f"float stage 1 (same recipe, no stage 2): best validation loss {s['best_val_loss']:.4f} at epoch "
             f"{s['best_epoch']} of {s['epochs_run']}, against {f['best_val_loss']:.4f} at epoch {f['best_epoch']} of "
             f"{f['epochs_run']}; test {scratch['final']['test_acc']:.2f}% against "
-            f"{float_run['final']['test_acc_stage1']:.2f}% ({delta:+.2f} pp). {ONE_SEED.capitalize()}; two "
+            f"{float_run['final']['test_acc_stage1']:.2f}% ({signed(delta)} pp). {ONE_SEED.capitalize()}; two "
             "separately trained runs also differ by their own training noise, and the rounding moves where early "
             "stopping lands: the controlled comparison is the shared stage 2 above. The write-up reported a \"validation loss drop\" of "
             f"{writeup['quantized']:.2f}% quantized "
@@ -399,7 +416,7 @@ def torch_ao_text(runs: list[dict]) -> str:
     """PyTorch's post-training dynamic quantization of the float model, beside ours."""
     final = _by_name(runs)["float"]["final"]
     return (f"- **torch.ao dynamic quantization** of the float model: {final['test_acc_torch_ao']:.2f}% test "
-            f"({final['test_acc_torch_ao'] - final['test_acc']:+.2f} pp vs float), a {final['bytes_torch_ao']:,}-byte "
+            f"({signed(final['test_acc_torch_ao'] - final['test_acc'])} pp vs float), a {final['bytes_torch_ao']:,}-byte "
             "state_dict, with no retraining: int8 weights and activations quantized on the fly, in one call. What "
             "the hand-written path adds: the rounding is seen during training (QAT), the file is a plain npz any "
             "language can read, and every step of integer inference is visible.")
@@ -446,7 +463,7 @@ def bits_text(rows: list[list], profile: str, target_pp: float = 0.1) -> str:
     """Exercise 1's answer from `quantize_bits`' rows: which widths stay within `target_pp` of float32."""
     base = rows[0][1]
     holding = [row[0] for row in rows[1:] if round(base - row[1], 6) <= target_pp]
-    falling = [f"{row[0]} ({row[1] - base:+.2f} pp)" for row in rows[1:] if round(base - row[1], 6) > target_pp]
+    falling = [f"{row[0]} ({signed(row[1] - base)} pp)" for row in rows[1:] if round(base - row[1], 6) > target_pp]
     return (f"Measured on the chapter's {profile}-profile float weights (one trained model, one seed), "
             f"{base:.2f}% test in float32. Within {target_pp:g} pp of it: {', '.join(holding) or 'none'}; further "
             f"below: {', '.join(falling) or 'none'}. One scale per tensor, set by the largest weight, leaves "
@@ -474,5 +491,5 @@ def patience_text(runs: dict[int, Trained], profile: str) -> str:
         text += (", at the same restored epoch. " if short.stopper.best_epoch == long.stopper.best_epoch else
                  f" and restored epoch {short.stopper.best_epoch} instead of {long.stopper.best_epoch}: it stopped "
                  f"at a bump of the validation loss that patience {p_long} waited out. ")
-    return text + (f"The test accuracies differ by {test_at_best(short) - test_at_best(long):+.2f} pp: one seed, a "
+    return text + (f"The test accuracies differ by {signed(test_at_best(short) - test_at_best(long))} pp: one seed, a "
                    "single run each, so no verdict on either patience.")

@@ -60,10 +60,15 @@ def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precis
     setup = Setup(chapter, profile, seed, device, precision, capped["epochs"] if epochs else None,
                   capped["data_fraction"], capped["test_fraction"], chapter_dir(chapter, profile),
                   {**checked, **(own or {})})
-    trained = f"{setup.epochs} epoch(s) on {setup.data_fraction:.0%} of the training images, " if epochs else ""
+    trained = f"{plural(setup.epochs, 'epoch')} on {setup.data_fraction:.0%} of the training images, " if epochs else ""
     print(f"profile {profile}: {trained}seed {seed}, device {device} "
-          f"({precision}, {torch.get_num_threads()} thread(s)), outputs in {shown(setup.out)}/")
+          f"({precision}, {plural(torch.get_num_threads(), 'thread')}), outputs in {shown(setup.out)}/")
     return setup
+
+
+def plural(n: int, word: str) -> str:
+    """'1 epoch', '15 epochs'."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def show_source(*objects) -> None:

@@ -183,6 +183,12 @@ class TensorData:
     std: float = MNIST_STD
     val_x: torch.Tensor | None = None
     val_y: torch.Tensor | None = None
+    transform: Callable | None = None  # applied to each training batch before `normalize` (augmentation)
+    eval_name: str = "test"  # what the evaluation split (`test_*`) holds: "val" after `validation_split`
+
+    def augmented(self, transform: Callable | None) -> "TensorData":
+        """The same splits, with `transform(batch, generator)` applied to every training batch (test untouched)."""
+        return replace(self, transform=transform)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -224,18 +230,19 @@ class TensorData:
                        val_x=self.train_x[val], val_y=self.train_y[val])
 
     def validation_split(self, size: int, seed: int = 0) -> "TensorData":
-        """Hold out `size` seeded-random training images as the evaluation split.
+        """Hold out `size` seeded-random training images as the evaluation split, in place of the test set.
 
-        The result trains on the other training images and evaluates on the held-out
-        ones (its `test_*` fields); the real test set is not touched, so it can stay
-        unseen until the final number.
+        Unlike `split_validation` (which adds a third split beside the test set), the result has two splits: it
+        trains on the other training images and evaluates on the held-out ones (its `test_*` fields, named "val":
+        `eval_name`, so `fit` records val_loss / val_acc); the real test set is not in it at all, so it stays unseen
+        until the final number (chapter 11).
         """
         if not 0 < size < len(self.train_x):
             raise ValueError(f"validation size {size} must be between 1 and {len(self.train_x) - 1}")
         order = torch.randperm(len(self.train_x), generator=torch.Generator().manual_seed(seed)).to(self.device)
         val, train = order[:size], order[size:]
         return replace(self, train_x=self.train_x[train], train_y=self.train_y[train],
-                       test_x=self.train_x[val], test_y=self.train_y[val])
+                       test_x=self.train_x[val], test_y=self.train_y[val], eval_name="val")
 
     def __repr__(self) -> str:
         val = "" if self.val_x is None else f", validation {tuple(self.val_x.shape)}"

@@ -4,7 +4,8 @@
 `build/exercises/<variant>/` (never into outputs/), and returns the runs its metrics.json recorded; a solution run in
 the quick profile (`make test`) runs its variants in the tiny one (`VARIANT_PROFILES`). `chapter_code`
 gives the classes and functions a chapter defines, read from the chapter's own cells, so a solution uses the very
-model the chapter taught instead of a copy of it.
+model the chapter taught instead of a copy of it. `start` is what a solution does below its `parameters` cell: one
+call that checks its parameters by name against the course's one table of ranges (`mnistkit.params.RANGES`).
 """
 from __future__ import annotations
 
@@ -19,8 +20,19 @@ from types import ModuleType
 
 import nbformat
 
+from .chapter import plural
 from .metrics import load_metrics
-from .params import default_profile
+from .params import (
+    apply_profile,
+    check_choice,
+    check_float,
+    check_int,
+    check_list,
+    check_parameter,
+    default_profile,
+    pick_device,
+    range_of,
+)
 from .paths import OUTPUTS_ENV, REPO_ROOT, environment, outputs_root
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -154,3 +166,61 @@ def chapter_file(stem: str, filename: str, profile: str, **parameters) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"chapter {stem} ran but wrote no {filename} (in {path.parent})")
     return path
+
+
+# The profiles a solution runs in: "full" answers its exercises, "quick" (`make test`) checks that its code runs.
+SOLUTION_PROFILES = ("full", "quick")
+
+
+def check_solution_parameter(name: str, value):
+    """One parameter of a solution, by name, against the course's one table of ranges (`mnistkit.params.RANGES`).
+
+    The rule for lists: a list or tuple whose name ends in "s" (`seeds`, `batch_sizes`, `dropouts`, `step_sizes`,
+    `patiences`) is a non-empty list of distinct items, each checked as the name without that "s": `seeds[i]` as a
+    seed (an integer >= 0, as `mnistkit.chapter.start` checks `seed`), `batch_sizes[i]` with batch_size's range.
+    `seed` is checked the same way; any other name takes its range from RANGES (`check_parameter`), and a name with
+    no range there is refused: a solution checks such a parameter itself, next to the call."""
+    if isinstance(value, (list, tuple)) and name.endswith("s"):
+        item = name[:-1]
+        return check_list(name, value, lambda n, v: check_solution_parameter_item(item, n, v))
+    return check_solution_parameter_item(name, name, value)
+
+
+def check_solution_parameter_item(range_name: str, name: str, value):
+    """`value` (called `name` in messages) against the range of `range_name`; a seed is an integer >= 0."""
+    if range_name == "seed":
+        return check_int(name, value, low=0)
+    known = range_of(range_name)
+    if known is None:
+        return check_parameter(name, value)  # refused, naming the value: the name has no range in RANGES
+    kind, low, high, low_open = known
+    if kind == "int":
+        return check_int(name, value, low=low, high=high)
+    return check_float(name, value, low=low, high=high, low_open=low_open)
+
+
+def start(*, profile: str, device: str = "auto", epochs: int | None = None, data_fraction: float | None = None,
+          **params) -> dict:
+    """What a solution does below its `parameters` cell, in one call: checks the profile (one of
+    SOLUTION_PROFILES), epochs and every other parameter by name (`check_solution_parameter`), data_fraction in (0, 1],
+    picks the device, caps epochs by the profile (quick: 1 epoch; `apply_profile`), prints one line, and returns
+    what every chapter variant of the solution shares: {"profile", "epochs" (when given), "device" (its name, e.g.
+    "cpu"), "data_fraction" (when given, as given: the chapter applies the profile to it)}. A solution's own
+    special cases (fewer seeds in the quick profile, choices that are not ranges) stay in its cell, after the call."""
+    check_choice("profile", profile, list(SOLUTION_PROFILES))
+    if epochs is not None:
+        check_solution_parameter("epochs", epochs)
+    if data_fraction is not None:
+        check_float("data_fraction", data_fraction, low=0, high=1, low_open=True)
+    for name, value in params.items():
+        check_solution_parameter(name, value)
+    picked = pick_device(device)
+    chapter = {"profile": profile}
+    if epochs is not None:
+        chapter["epochs"] = apply_profile(profile, epochs=epochs)["epochs"]  # the quick profile trains 1 epoch
+    chapter["device"] = str(picked)
+    if data_fraction is not None:
+        chapter["data_fraction"] = data_fraction
+    trained = f"{plural(chapter['epochs'], 'epoch')} per run, " if epochs is not None else ""
+    print(f"profile {profile}: {trained}device {picked}")
+    return chapter

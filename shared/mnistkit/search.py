@@ -13,7 +13,6 @@ the number its target is about. The chapters name the candidate they chose and w
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 from dataclasses import replace
 from pathlib import Path
@@ -22,14 +21,11 @@ import torch
 from torch import nn
 
 from . import ch04, ch08
-from .augment import RandomAffine
 from .data import load_mnist
 from .metrics import markdown_table
 from .models import Net, SeparableNet, StridedNet, conv_block
 from .paths import REPO_ROOT, write_json, write_text
 from .precision import resolve_precision
-from .train import fit, moving_average, warmup_cosine
-from .transformer import param_groups
 
 VALIDATION = 5000
 OUT = REPO_ROOT / "outputs" / "search"
@@ -177,8 +173,8 @@ def _train_seq2seq(recipe: dict, data, seed: int, device: str = "cpu") -> tuple[
     """Chapter 10's recipe on grids: training grids from `data.train_x` only, validation grids from `data.val_x`
     only (checked pixel for pixel), test grids from `data.test_x` (recorded, never used to choose). The validation
     score is whole sequences right (`val_acc`); the test record has `seq_acc` and `digit_acc` as in the chapter."""
-    from .seq2seq import reader_from
-    from .stacked import PerQuadrant, digits_correct, make_grids, sequence_loss, sequences_correct, shared_digit_images
+    from .ch10 import ARCHITECTURE, read_grids
+    from .stacked import make_grids, shared_digit_images
 
     train_x, train_y, _ = make_grids(data.train_x, data.train_y, recipe["train_grids"], seed)
     val_x, val_y, _ = make_grids(data.val_x, data.val_y, recipe["val_grids"], seed + 1)
@@ -188,17 +184,10 @@ def _train_seq2seq(recipe: dict, data, seed: int, device: str = "cpu") -> tuple[
     device = torch.device(device)
     grids = replace(data, train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y, test_x=test_x,
                     test_y=test_y).to(device)
-    torch.manual_seed(seed)
-    model = reader_from(recipe).to(device)
-    average = None if recipe.get("ema") is None else moving_average(model, recipe["ema"])
-    optimizer = torch.optim.AdamW(param_groups(model, recipe["weight_decay"]), lr=recipe["lr"])
-    steps_per_epoch = math.ceil(len(train_x) / recipe["batch_size"])
-    schedule = warmup_cosine(optimizer, int(recipe["warmup_epochs"] * steps_per_epoch), recipe["epochs"] * steps_per_epoch)
-    return model, fit(model, optimizer, grids, epochs=recipe["epochs"], batch_size=recipe["batch_size"], seed=seed,
-                      transform=PerQuadrant(RandomAffine(degrees=recipe["rotation"], translate=recipe["translate"])),
-                      batch_scheduler=schedule, precision=resolve_precision("auto", device), average=average,
-                      loss_fn=sequence_loss, correct_fn=sequences_correct, teacher_forcing=True,
-                      eval_metrics={"seq_acc": sequences_correct, "digit_acc": digits_correct}, progress=False)
+    return read_grids(grids, "seq2seq", seed=seed, precision=resolve_precision("auto", device), progress=False,
+                      **{k: recipe[k] for k in ARCHITECTURE}, ema=recipe.get("ema"),
+                      **{k: recipe[k] for k in ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs",
+                                                "rotation", "translate")})
 
 
 def train(chapter: str, name: str, seed: int, device: str = "cpu") -> dict:

@@ -52,10 +52,24 @@ class Difference:
         return "beyond noise" if self.beyond_noise else f"within noise ({self.n} seeds)"
 
     def text(self, unit: str = "pp") -> str:
-        """E.g. '+0.06 pp (95% interval -0.02 to +0.14, paired over 5 seeds): within noise (5 seeds)'."""
+        """E.g. '+0.06 pp (95% interval -0.02 to +0.14, paired over 5 seeds): within noise (5 seeds)'. A bound that
+        is not zero but would round to ±0.00 gets the decimals it needs (+0.003), so an interval printed beyond noise
+        never appears to touch zero."""
         how = f"paired over {self.n} seeds" if self.kind == "paired" else "Welch, seeds differ"
-        return (f"{self.mean:+.2f} {unit} (95% interval {self.low:+.2f} to {self.high:+.2f}, {how}): "
+        return (f"{signed(self.mean)} {unit} (95% interval {signed(self.low)} to {signed(self.high)}, {how}): "
                 f"{self.verdict}")
+
+
+def signed(value: float, decimals: int = 2) -> str:
+    """A difference or a bound with its sign, and more decimals where `decimals` would print a non-zero value as
+    ±0.00 (so an interval printed beyond noise never appears to touch zero): 0.0031 -> '+0.003', -0.00004 ->
+    '-0.00004', 0.25 -> '+0.25'; zero, or float noise below 1e-6 -> '0.00' (no sign)."""
+    places = decimals
+    while round(abs(value), places) == 0 and places < 6:
+        places += 1
+    if round(abs(value), places) == 0:
+        return f"{0:.{decimals}f}"
+    return f"{value:+.{places}f}"
 
 
 def _check(name: str, values: Sequence[float], least: int) -> list[float]:

@@ -1,10 +1,11 @@
 """A small, open training loop over in-memory tensors.
 
 Plain torch objects go in (an nn.Module, a torch.optim optimizer, an optional
-lr_scheduler stepped once per epoch) and a list of per-epoch dicts comes out.
-`fit` covers the classification chapters; chapters with other needs (sequence
-accuracy, validation splits, early stopping) call `train_epoch` / `evaluate`
-with their own `loss_fn` / `correct_fn`, or stop `fit` through `on_epoch_end`.
+lr_scheduler stepped once per epoch or, wrapped in `per_batch`, once per batch)
+and a list of per-epoch dicts comes out. `train_step` (chapter 01 shows it) is one
+batch; `train_epoch` one pass; `fit` the epochs. A `Task` says what a batch is
+trained and scored by (chapter 10 reads digit sequences); `on_epoch_end` measures
+more or stops early.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import os
 import random
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
@@ -48,7 +51,23 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None,
     yield from order.split(batch_size)
 
 
-PROGRESS_STYLES = ("text", "widget", "epoch")
+PROGRESS_STYLES = ("text", "widget", "epoch", "none")
+_STYLE_OVERRIDE: list[str] = []
+
+
+@contextmanager
+def progress_as(style: str | None):
+    """Inside the block, training shows progress as `style` whatever $MNIST_COURSE_PROGRESS says: "epoch" (a line
+    per epoch, no bar: searches, tests) or "none" (silent: a chapter's inner runs). None changes nothing."""
+    if style is not None and style not in PROGRESS_STYLES:
+        raise ValueError(f"progress style {style!r} is not allowed: expected one of {', '.join(PROGRESS_STYLES)}")
+    if style is not None:
+        _STYLE_OVERRIDE.append(style)
+    try:
+        yield
+    finally:
+        if style is not None:
+            _STYLE_OVERRIDE.pop()
 
 
 def progress_style() -> str:
@@ -58,9 +77,9 @@ def progress_style() -> str:
     as a warning). "widget" is the notebook's own progress bar (ipywidgets); `make lab` sets it for the kernels of
     the JupyterLab it starts, where a person watches. "epoch" draws no bar: the one line `fit` prints per epoch is
     the progress; every papermill run (`mnistkit.course.run_notebook`) sets it, so an executed notebook carries a
-    line per epoch, not the bar's redraws.
+    line per epoch, not the bar's redraws. "none" prints nothing. `progress_as` overrides it for a block.
     """
-    style = os.environ.get(PROGRESS_ENV, "text")
+    style = _STYLE_OVERRIDE[-1] if _STYLE_OVERRIDE else os.environ.get(PROGRESS_ENV, "text")
     if style not in PROGRESS_STYLES:
         raise ValueError(f"{PROGRESS_ENV}={style!r} is not allowed: expected one of {', '.join(PROGRESS_STYLES)}")
     return style
@@ -75,9 +94,39 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
             pass
     # In a notebook or a log, redraw at most every 2 s so saved outputs stay small.
     interactive = sys.stdout.isatty()
-    enabled = enabled and progress_style() != "epoch"
+    enabled = enabled and progress_style() not in ("epoch", "none")
     return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=True,
                 mininterval=0.1 if interactive else 2.0, file=sys.stdout, dynamic_ncols=interactive)
+
+
+@dataclass(frozen=True)
+class Task:
+    """What `fit` trains a batch by and scores it by. `CLASSIFY` (the default): cross-entropy, arg-max accuracy.
+    Chapter 10's sequence reading (`mnistkit.ch10.READ_SEQUENCE`): a loss over the four digits, whole sequences
+    right as the accuracy, the per-digit score among `metrics`, and `teacher_forcing`: in training the model is
+    called as `model(x, y)` and reads the true previous digits (it is evaluated as `model(x)`)."""
+    loss: LossFn = F.cross_entropy
+    correct: CorrectFn = count_correct
+    metrics: dict[str, CorrectFn] = field(default_factory=dict)  # name -> count, each recorded every epoch (%)
+    teacher_forcing: bool = False
+
+
+CLASSIFY = Task()
+
+
+class PerBatch:
+    """A schedule `fit` steps after every batch (OneCycleLR, warm-up + cosine); a bare scheduler is stepped after
+    every epoch (StepLR). `fit(..., schedule=per_batch(OneCycleLR(...)))`."""
+
+    def __init__(self, scheduler):
+        self.scheduler = scheduler
+
+    def step(self) -> None:
+        self.scheduler.step()
+
+
+def per_batch(scheduler) -> PerBatch:
+    return PerBatch(scheduler)
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
@@ -101,15 +150,14 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
 
 
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorData, *,
-                batch_size: int, generator: torch.Generator, transform: Callable | None = None,
-                loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
-                desc: str = "train", progress: bool = True, batch_scheduler=None,
-                teacher_forcing: bool = False, precision: str = "fp32", average=None) -> dict:
-    """One pass over the training split; returns mean train loss and accuracy (%).
+                batch_size: int, generator: torch.Generator, task: Task = CLASSIFY, desc: str = "train",
+                batch_scheduler=None, precision: str = "fp32", average=None) -> dict:
+    """One pass over the training split (each batch through `data.transform`, then `train_step`); returns mean
+    train loss and accuracy (%).
 
     `batch_scheduler` (e.g. OneCycleLR, or a warm-up) is stepped after every optimizer step.
-    `teacher_forcing` calls the model as `model(x, y)`: a sequence model reads the true previous outputs.
-    `precision` ("fp32", "bf16" or "fp16", see `mnistkit.precision`) is the forward pass's; the loss is fp32.
+    `task` (`Task`) gives the loss, the count of right answers and whether the model reads the targets (teacher
+    forcing). `precision` ("fp32", "bf16" or "fp16", see `mnistkit.precision`) is the forward pass's; the loss is fp32.
     `average` (a `torch.optim.swa_utils.AveragedModel` of `model`) is updated after every optimizer step.
     """
     model.train()
@@ -119,23 +167,24 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
-    bar = _progress(batches(n, batch_size, generator), (n + batch_size - 1) // batch_size, desc, progress)
+    bar = _progress(batches(n, batch_size, generator), (n + batch_size - 1) // batch_size, desc, True)
+    showing = progress_style() in ("text", "widget")
     for step, idx in enumerate(bar):
         idx = idx.to(device)
         x, y = data.train_x[idx], data.train_y[idx]
-        if transform is not None:
-            x = transform(x, generator)
-        output, loss = train_step(model, optimizer, data.normalize(x), y, loss_fn=loss_fn, precision=precision,
-                                  scaler=scaler if scaler.is_enabled() else None, teacher_forcing=teacher_forcing)
+        if data.transform is not None:
+            x = data.transform(x, generator)
+        output, loss = train_step(model, optimizer, data.normalize(x), y, loss_fn=task.loss, precision=precision,
+                                  scaler=scaler if scaler.is_enabled() else None, teacher_forcing=task.teacher_forcing)
         if batch_scheduler is not None:
             batch_scheduler.step()
         if average is not None:
             average.update_parameters(model)
         # Accumulate on the device; one sync per progress update, not per batch.
         total_loss += loss.detach() * len(idx)
-        correct += correct_fn(output.detach(), y)
+        correct += task.correct(output.detach(), y)
         seen += len(idx)
-        if progress and (step % 50 == 0 or step == len(bar) - 1):
+        if showing and (step % 50 == 0 or step == len(bar) - 1):
             bar.set_description(f"{desc} loss={loss.item():.4f} accuracy={100 * correct.item() / seen:.2f}%")
     return {"train_loss": total_loss.item() / seen, "train_acc": 100 * correct.item() / seen}
 
@@ -192,8 +241,8 @@ class EarlyStopping:
     """`on_epoch_end` callback: stop when `monitor` has not improved for `patience` epochs.
 
     Keeps a copy of the best weights; `restore()` loads them back into the model.
-    `monitor` is a key of the epoch record (test_loss is the evaluation split's loss,
-    which is the validation loss when `fit` gets `data.validation_split(...)`).
+    `monitor` is a key of the epoch record: val_loss when `fit` gets `data.validation_split(...)` (chapter 11)
+    or `data.split_validation(...)`, test_loss otherwise.
     """
 
     def __init__(self, model: torch.nn.Module, patience: int = 5, monitor: str = "test_loss",
@@ -238,14 +287,24 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_ste
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def moving_average(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+class MovingAverage(torch.optim.swa_utils.AveragedModel):
+    """An exponential moving average of `trained`'s weights and BatchNorm statistics (`moving_average`). It keeps a
+    reference to the network it follows, so `fit(average, optimizer, ...)` trains that network and scores the
+    average; the reference is not a submodule (the average's state_dict holds the average only)."""
+
+    def __init__(self, trained: torch.nn.Module, decay: float):
+        from torch.optim.swa_utils import get_ema_multi_avg_fn
+        super().__init__(trained, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        object.__setattr__(self, "trained", trained)  # bypasses nn.Module's registration on purpose
+
+
+def moving_average(model: torch.nn.Module, decay: float) -> MovingAverage:
     """Chapter 04's exponential moving average of `model`'s weights and BatchNorm statistics: after every step,
     average <- decay * average + (1 - decay) * model. With decay 0.999 it spans about the last 1,000 steps (two
     epochs at batch 128), so the model it scores is steadier from epoch to epoch than the last step's weights."""
     if not 0.0 < decay < 1.0:
         raise ValueError(f"decay={decay!r} is not allowed: expected a number in (0, 1)")
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    return MovingAverage(model, decay)
 
 
 class FinishBy:
@@ -267,54 +326,51 @@ def current_lr(optimizer: torch.optim.Optimizer) -> float:
 
 
 def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorData, *, epochs: int,
-        batch_size: int = 128, scheduler=None, transform: Callable | None = None, seed: int = 1,
-        loss_fn: LossFn = F.cross_entropy, correct_fn: CorrectFn = count_correct,
-        on_epoch_end: Callable[[dict], bool | None] | None = None, progress: bool = True,
-        log: bool = True, eval_name: str = "test", batch_scheduler=None, teacher_forcing: bool = False,
-        eval_metrics: dict[str, CorrectFn] | None = None, precision: str = "fp32", average=None) -> list[dict]:
+        batch_size: int = 128, seed: int = 1, schedule=None, task: Task = CLASSIFY, precision: str = "fp32",
+        on_epoch_end: Callable[[dict], bool | None] | None = None) -> list[dict]:
     """Train for `epochs` and return the history: one dict per epoch with
-    epoch, train_loss, train_acc, test_loss, test_acc, lr (the rate used that epoch), seconds.
+    epoch, train_loss, train_acc, test_loss, test_acc, lr (the rate the epoch started with), seconds.
 
-    `scheduler` is stepped once after every epoch (StepLR-style); `batch_scheduler`
-    after every batch (OneCycleLR, warm-up + cosine), and then `lr` is the rate the
-    epoch started with. `on_epoch_end(record)` returning
-    True stops training early; it may also add fields to the record (e.g. a test
-    accuracy measured beside a validation split). `eval_name` names the evaluation
-    split in the record and the log: "val" gives val_loss / val_acc. Data with a validation split
-    (`TensorData.split_validation`) is evaluated on it too, every epoch: val_loss and val_acc beside test_*.
-    `teacher_forcing` trains a sequence model as `model(x, y)` (it is evaluated as `model(x)`);
-    `eval_metrics` (name -> count function, see `evaluate`) adds accuracies to each record under their names.
-    `precision` is a resolved `mnistkit.precision` name ("fp32", "bf16", "fp16") for training and evaluation.
-    `average` (a `torch.optim.swa_utils.AveragedModel` of `model`, e.g. an exponential moving average of its
-    weights, chapter 04) is updated after every optimizer step, and it is the model evaluated each epoch.
+    `data.transform` (`TensorData.augmented`) is applied to every training batch. `schedule` is stepped after every
+    epoch (StepLR), or after every batch when wrapped in `per_batch` (OneCycleLR, warm-up + cosine). `task` says
+    what a batch is trained and scored by (`Task`). `precision` is a resolved `mnistkit.precision` name ("fp32",
+    "bf16", "fp16") for training and evaluation. `model` may be a `MovingAverage` of the network the optimizer
+    trains (chapter 04's `moving_average`): then that network is trained, the average updated after every step,
+    and the average is what each epoch scores. `on_epoch_end(record)` returning True stops training early; it may
+    also add fields to the record. Data with a validation split (`TensorData.split_validation`) is evaluated on it
+    too, every epoch (val_loss, val_acc beside test_*); `data.eval_name` names the evaluation split ("val" after
+    `TensorData.validation_split`). Progress: a bar and a line per epoch, as `progress_style()` says.
     """
-    scored = model if average is None else average
+    averaged = isinstance(model, MovingAverage)
+    trained, scored = (model.trained, model) if averaged else (model, model)
+    per_epoch = None if isinstance(schedule, PerBatch) else schedule
     generator = seed_everything(seed)
     history = []
     for epoch in range(1, epochs + 1):
         lr = current_lr(optimizer)
         start = time.perf_counter()
-        train = train_epoch(model, optimizer, data, batch_size=batch_size, generator=generator,
-                            transform=transform, loss_fn=loss_fn, correct_fn=correct_fn,
-                            desc=f"epoch={epoch:02d}", progress=progress, batch_scheduler=batch_scheduler,
-                            teacher_forcing=teacher_forcing, precision=precision, average=average)
+        train = train_epoch(trained, optimizer, data, batch_size=batch_size, generator=generator, task=task,
+                            desc=f"epoch={epoch:02d}", batch_scheduler=schedule if per_epoch is None else None,
+                            precision=precision, average=model if averaged else None)
         if data.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         val = None if getattr(data, "val_x", None) is None else evaluate(
-            scored, data.val_x, data.val_y, data.normalize, loss_fn=loss_fn, correct_fn=correct_fn, precision=precision)
-        test = evaluate(scored, data.test_x, data.test_y, data.normalize, loss_fn=loss_fn, correct_fn=correct_fn,
-                        metrics=eval_metrics, precision=precision)
-        if scheduler is not None:
-            scheduler.step()
+            scored, data.val_x, data.val_y, data.normalize, loss_fn=task.loss, correct_fn=task.correct,
+            precision=precision)
+        test = evaluate(scored, data.test_x, data.test_y, data.normalize, loss_fn=task.loss, correct_fn=task.correct,
+                        metrics=task.metrics, precision=precision)
+        if per_epoch is not None:
+            per_epoch.step()
+        name = data.eval_name
         record = {"epoch": epoch, **train, **({} if val is None else {"val_loss": val["loss"], "val_acc": val["acc"]}),
-                  f"{eval_name}_loss": test["loss"], f"{eval_name}_acc": test["acc"],
-                  **{name: test[name] for name in eval_metrics or {}}, "lr": lr, "seconds": seconds}
+                  f"{name}_loss": test["loss"], f"{name}_acc": test["acc"],
+                  **{metric: test[metric] for metric in task.metrics}, "lr": lr, "seconds": seconds}
         history.append(record)
-        if log:
-            splits = ([] if val is None else [("val", val, len(data.val_x))]) + [(eval_name, test, len(data.test_x))]
-            scores = " | ".join(f"{name} loss {r['loss']:.4f} acc {round(r['acc'] * n / 100)}/{n} ({r['acc']:.2f}%)"
-                                for name, r, n in splits)
+        if progress_style() != "none":
+            splits = ([] if val is None else [("val", val, len(data.val_x))]) + [(name, test, len(data.test_x))]
+            scores = " | ".join(f"{split} loss {r['loss']:.4f} acc {round(r['acc'] * n / 100)}/{n} ({r['acc']:.2f}%)"
+                                for split, r, n in splits)
             print(f"epoch {epoch:02d}: train loss {train['train_loss']:.4f} acc {train['train_acc']:.2f}% | "
                   f"{scores} | lr {lr:.4g} | {seconds:.1f}s", flush=True)
         if on_epoch_end is not None and on_epoch_end(record):

@@ -76,7 +76,7 @@ def test_skeleton_is_chapter_01s_recipe_and_adds_the_schedule_and_eval_mode_accu
     torch.manual_seed(3)  # the same run written out: the same history, bit for bit
     net = ch01.Net(0.2)
     by_hand = fit(net, torch.optim.SGD(net.parameters(), lr=0.02, momentum=0.9), data, epochs=2, batch_size=32,
-                  seed=3, progress=False, log=False)
+                  seed=3)
     _, plain = ch01.skeleton(data, seed=3, epochs=2, batch_size=32, progress=False, log=False)
     strip = [[{k: v for k, v in e.items() if k != "seconds"} for e in h] for h in (by_hand, plain)]
     assert strip[0] == strip[1] and "train_eval_acc" not in plain[0]
@@ -93,6 +93,19 @@ def test_seed_table_marks_the_shown_seed_and_lists_every_seed():
     table = ch01.seed_table(FIVE, shown_seed=1)
     assert "| 1 (shown above) | this chapter |" in table and "| 5 | 01-seeds |" in table
     assert "final train % (eval mode)" in table and table.count("\n") == 6
+
+
+def test_a_zero_gap_prints_unsigned_and_others_keep_their_sign():
+    assert ch01.signed(-1e-12) == "0.00" and ch01.signed(0.004) == "+0.004" and ch01.signed(-0.004) == "-0.004"
+    assert ch01.signed(0.3) == "+0.30" and ch01.signed(-0.21) == "-0.21"
+    table = ch01.seed_table([record(1, 99.14, 99.14 + 1e-13), record(2, 99.17, 99.17 - 1e-13)], shown_seed=1)
+    assert "| 0.00 |" in table and "+0.00" not in table and "-0.00" not in table
+
+
+def test_every_plus_minus_is_named_as_the_standard_deviation_over_seeds():
+    for text in (ch01.headline_verdict("01_skeleton", FIVE, shown_seed=1), ch01.underfitting_verdict(FIVE)):
+        assert text.count("±") == 2 * text.count("(mean ± standard deviation over 5 seeds") == 2
+    assert "progress bar" not in ch01.which_train_accuracy(87.0, 99.0, 99.2)
 
 
 def test_headline_verdict_says_where_the_shown_seed_stands():

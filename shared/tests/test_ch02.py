@@ -22,6 +22,20 @@ def test_a_gap_beyond_noise_gets_its_direction():
     assert "rose against test beyond noise" in text and "(5 seeds)" in text
 
 
+def test_the_target_of_closing_the_gap_is_judged_over_seeds_and_a_sign_change_is_named():
+    # gaps before -0.3, -0.05, -0.2, -0.1, -0.15; after +0.1, +0.2, +0.1, +0.05, +0.12: shrank on seeds 1, 3, 4, 5
+    before = [run(s, 99.3, 99.3 + g, "model1") for s, g in zip(range(1, 6), [-0.3, -0.05, -0.2, -0.1, -0.15])]
+    after = [run(s, 99.3, 99.3 + g, "model2") for s, g in zip(range(1, 6), [0.1, 0.2, 0.1, 0.05, 0.12])]
+    text = ch02.dropout_verdict(before, after)
+    assert "the gap changed sign (train below test before, above it after)" in text
+    assert "not met: 4 of 5 seeds hold" in text and "paired over 5 seeds" in text and "met: the gap" not in text
+    assert "progress bar" not in text and "(mean ± standard deviation over 5 seeds)" in text
+    closed = [run(s, 99.3, 99.3 + g, "model2") for s, g in zip(range(1, 6), [-0.1, -0.02, -0.1, -0.05, -0.1])]
+    text = ch02.gap_target(before, closed)
+    assert "met: the gap shrank on every seed (5 of 5)" in text and "changed sign" not in text
+    assert "no verdict" in ch02.gap_target(before[:1], closed[:1])
+
+
 def test_one_seed_gives_no_verdict():
     text = ch02.dropout_verdict([run(1, 99.2, 99.0, "model1")], [run(1, 99.4, 99.3, "model2")])
     assert "none is graded" in text and "beyond" not in text and "raised" not in text

@@ -19,7 +19,7 @@ def runs(name: str, lows: list[float], **kw) -> list[dict]:
 
 def test_four_of_five_seeds_holding_is_never_met():
     text = ch04.holds(runs("ours", [99.41, 99.52, 99.48, 99.45, 99.39]))
-    assert "4 of 5 seeds" in text and "not met" in text
+    assert "4 of 5 seeds" in text and "not met" in text and "± is the standard deviation over seeds" in text
     assert "every seed" not in text and "met on" not in text
     assert "met on every seed (5 of 5)" in ch04.holds(runs("ours", [99.41, 99.52, 99.48, 99.45, 99.40]))
 
@@ -116,3 +116,41 @@ def test_exercise_1_on_one_seed_gives_no_verdict():
     text = ch04.strength_text(last, "full", 5)
     assert "drops by 2.50 pp" in text and "+0.05 pp" in text and "train accuracy moves more" in text
     assert "no verdict" in text and "beyond" not in text
+
+
+def tail_runs(name: str, tails: list[list[float]]) -> list[dict]:
+    return [run(name, seed, tail) for seed, tail in enumerate(tails, start=1)]
+
+
+def test_a_wider_spread_beyond_noise_is_said_with_its_interval():
+    without = tail_runs("model3", [[99.40, 99.42, 99.41], [99.30, 99.33, 99.31], [99.35, 99.36, 99.37]])
+    with_ = tail_runs("model4", [[99.40, 99.44, 99.41], [99.30, 99.35, 99.31], [99.35, 99.38, 99.36]])
+    text = ch04.spread_text(without, with_, last=3)
+    assert "+0.02 pp (95% interval" in text and "paired over 3 seeds): beyond noise" in text
+    assert "less steady (a wider spread" in text
+    same = ch04.spread_text(without, without, last=3)
+    assert "within noise (3 seeds)" in same and "as steady as before" in same and "less steady" not in same
+    assert "The spread of the last 5 epochs moved" in ch04.augmentation_verdict(
+        runs("model3", [99.30, 99.31, 99.29]), runs("model4", [99.45, 99.47, 99.44]))
+
+
+def test_timings_quote_the_median_over_seeds_with_the_load_caveat():
+    timed = runs("ours", [99.41, 99.42, 99.43])
+    for r, seconds in zip(timed, [120.0, 20.0, 30.0]):
+        for e in r["epochs"]:
+            e["seconds"] = seconds
+    text = ch04.run_line("Ours, seed 1", timed[0], seed_runs=timed)
+    assert "30 s per epoch, median over 3 seeds, timed with other jobs running on the machine" in text
+    assert "120 s" not in text
+    assert "120 s per epoch, one seed, timed with other jobs running" in ch04.run_line("x", timed[0])
+
+
+def test_a_variant_not_kept_states_each_seed_and_the_paired_interval():
+    rows = [{"candidate": c, "seed": s, "worst_val": v}
+            for c, s, v in [("sep36", 1, 99.34), ("sep36", 2, 99.18), ("sep32x4", 1, 99.32), ("sep32x4", 2, 99.34)]]
+    text = ch04.alternative(rows, "sep36", "sep32x4", "four blocks of 32")
+    assert "seed 1 -0.02 pp (-1 images), seed 2 +0.16 pp (+8 images)" in text
+    assert "within noise (2 seeds)" in text and "cannot tell the two apart" in text
+    assert "(+0.16 pp) is as large as the gap between `sep36`'s own seeds (0.16 pp)" in text
+    assert "about the same" not in text
+    assert "no verdict" in ch04.alternative(rows[:3], "sep36", "sep32x4", "x")

@@ -74,11 +74,48 @@ def test_underfitting_is_read_in_eval_mode():
     below = run("model2", [99.3] * 3, train=99.1)  # dropout on: train below test
     assert "not measured" in ch05.train_reading(below) and "underfitting" in ch05.train_reading(below)
     fits = run("model2", [99.3] * 3, train=99.1, train_eval=99.7)
-    assert "not underfitting" in ch05.train_reading(fits) and "+0.40 pp" in ch05.train_reading(fits)
+    text = ch05.train_reading(fits)
+    assert "+0.40 pp over test" in text and "+0.60 pp over the dropout-on reading" in text
+    assert "seed 1 alone" in text and "no verdict" in text and "compared a dropout-on number" in text
+    assert "not underfitting" not in text and "fits its training images better" not in text
     above = run("model2", [99.3] * 3, train=99.5, train_eval=99.7)
-    assert "no sign of the underfitting" in ch05.train_reading(above) and "dropout-on" not in ch05.train_reading(above)
-    short = run("model2", [99.3] * 3, train=99.1, train_eval=99.2)
-    assert "no better than the test images" in ch05.train_reading(short)
+    assert "no verdict" in ch05.train_reading(above) and "compared a dropout-on" not in ch05.train_reading(above)
+
+
+def test_train_gap_over_seeds_is_graded_with_an_interval():
+    noisy = [run("model2", [99.3] * 3, s, train_eval=99.3 + d) for s, d in zip((1, 2, 3), (0.1, -0.1, 0.05))]
+    assert "paired over 3 seeds" in ch05.train_gap_over_seeds(noisy)
+    assert "within noise (3 seeds)" in ch05.train_gap_over_seeds(noisy)
+    steady = [run("model2", [99.3] * 3, s, train_eval=99.5 + s / 100) for s in (1, 2, 3)]
+    assert "beyond noise" in ch05.train_gap_over_seeds(steady)
+    assert "no verdict" in ch05.train_gap_over_seeds(steady[:1])
+
+
+def test_plurals_and_the_writeups_epoch_numbering():
+    one = ch05.results(run("model2", [99.29], params=7386, epochs=1))
+    assert "our run: 1 epoch," in one and "epoch(s)" not in one and "1 epochs" not in one
+    assert "our run: 15 epochs," in ch05.results(run("model2", [99.29, 99.29, 99.30], params=7386))
+    assert "we count from 1, it counts from 0" in one
+    text = ch05.model1_analysis(run("model1", [99.42, 99.42, 99.40], params=13808, train_eval=99.5))
+    assert "epochs 18-20, counted from 1" in text and "labels them 17-19" in text
+    record = ch05.insights({}, [])
+    assert "as epoch 10 (its label 9)" in record and "at epoch 11 (its label 10)" in record
+
+
+def test_every_change_from_model1_to_model2_is_listed():
+    said = " ".join(ch05.changes("model1", "model2"))
+    assert "MaxPool" in said and "10 s2" in said and "dropout 0.1 → 0.05" in said
+    assert "16, 32, 1×1 10" in said and "12, 12, 16" in said  # the channels change too
+    assert ch05.changes("model3", "model4") == ["lr 0.01, StepLR(6, 0.1) → 0.1, StepLR(5, 0.5)"]
+    text = ch05.model2_analysis(run("model2", [99.29] * 3, params=7386), run("model1", [99.4] * 3, params=13808))
+    assert "dropout 0.1 → 0.05" in text and "not only the stride" in text
+
+
+def test_plus_minus_is_named_as_the_standard_deviation():
+    final = [run("final", [99.40 + s / 100] * 3, s) for s in (1, 2, 3)]
+    for text in (ch05.seed_table(final, 1), ch05.final_analysis(final), ch05.ours_analysis(final, final),
+                 ch05.insights({}, final)):
+        assert "±" in text and "± is the standard deviation over the 3 seeds" in text
 
 
 def test_results_quote_the_writeup():
@@ -126,7 +163,10 @@ def test_exercise_texts():
     assert "within noise (2 seeds)" in text and "positive on 1 of 2 seeds" in text
     assert "no verdict" in ch05.schedule_gain(m3[:1], m4[:1])
     by_hand = [("Conv2d", 3, 1, 3, 1), ("Conv2d", 3, 2, 5, 2)]
-    assert "agree on 1 of 2" in ch05.receptive_field_check(by_hand, [(3, 1), (5, 1)], 27)
+    assert "agree on 1 of the 2 layers" in ch05.receptive_field_check(by_hand, [(3, 1), (5, 1)], 27)
+    with_classifier = by_hand + [("Conv2d", 1, 1, 5, 2)]  # the 1×1 after the global pool: the summary says 27
+    text = ch05.receptive_field_check(with_classifier, [(3, 1), (5, 2), (27, 2)], 27)
+    assert "agree on 2 of the 2 layers" in text and "one 1×1 convolution left out" in text and "sees 5×5" in text
 
 
 def test_ours_analysis_names_the_validation_choice():

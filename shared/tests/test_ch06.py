@@ -19,7 +19,7 @@ def test_one_seed_of_five_holding_is_not_met():
     assert "not met: 1 of 5 seeds" in text and "**not met**" in text
     assert "every seed" not in text and "**met**" not in text
     assert "within noise (5 seeds)" in text and "beyond" not in text
-    assert "3,874 parameters** (under the 4,000 aim" in text
+    assert "3,874 parameters** (under the 4,000 aim" in text and "± is the standard deviation over seeds" in text
 
 
 def test_every_seed_holding_under_the_aim_is_met():
@@ -52,3 +52,25 @@ def test_the_public_reference_comes_from_the_data_file_with_its_source():
     ref = ch06.reference()
     assert ref["params"] == 4838 and ref["value"] == 99.42 and ref["source"]
     assert "of the 4,838-parameter public reference" in ch06.sizes({"x": 3874})
+
+
+def test_the_chosen_model_is_not_called_a_capstone_in_the_prose():
+    text = ch06.verdict("Sep(23)", runs("capstone", [99.41, 99.42, 99.40, 99.45, 99.43]), {}, [])
+    assert "The chosen model: Sep(23)" in text and "The chapter's target is **met**" in text
+    assert "capstone" not in text.lower()
+
+
+def test_the_weight_decay_search_rows_are_stated_against_the_chosen_recipe():
+    rows = [{"candidate": c, "seed": s, "worst_val": v}
+            for c, s, v in [("base", 1, 99.22), ("base", 2, 99.20), ("wd", 1, 99.14), ("wd", 2, 99.28),
+                            ("noaug", 1, 98.96)]]
+    text = ch06.search_variant(rows, "base", "wd", "Weight decay 5e-4")
+    assert "seed 1: 99.14% against 99.22%, -0.08 pp; seed 2: 99.28% against 99.20%, +0.08 pp" in text
+    assert "within noise (2 seeds)" in text and "the chosen recipe stays" in text and "favours" not in text
+    better = [dict(r, worst_val={1: 99.52, 2: 99.51}[r["seed"]]) if r["candidate"] == "wd" else r for r in rows]
+    # +0.30 on seed 1 and +0.31 on seed 2: a consistent gain, beyond noise even on two seeds
+    assert "favours the change, beyond noise" in ch06.search_variant(better, "base", "wd", "wd")
+    one = ch06.search_variant(rows, "base", "noaug", "No augmentation")
+    assert "-0.26 pp" in one and "no verdict" in one
+    summary = ch06.search_summary(rows, "base", {"wd": "Weight decay", "missing": "never run"})
+    assert summary.startswith("- **Weight decay**") and "never run" not in summary

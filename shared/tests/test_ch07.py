@@ -6,12 +6,13 @@ from mnistkit import ch07
 from mnistkit.data import TensorData
 
 
-def run(name: str, seed: int, accs: list[float], params: int = 30_859, at_chance: int = 0, loss: float = 1.0) -> dict:
+def run(name: str, seed: int, accs: list[float], params: int = 30_859, at_chance: int = 0, loss: float = 1.0,
+        recipe: dict | None = None) -> dict:
     """A fabricated run record: test accuracy per epoch, the first `at_chance` epochs at chance."""
     epochs = [{"epoch": i + 1, "test_acc": acc, "train_acc": acc, "train_loss": loss, "top_digit": 1,
                "top_share": 0.95 if i < at_chance else 0.2} for i, acc in enumerate(accs)]
     return {"name": f"{name}-seed{seed}", "params": params, "seed": seed, "epochs": epochs,
-            "recipe": {"optimizer": "sgd"}}
+            "recipe": recipe or {"optimizer": "sgd"}}
 
 
 def over(name: str, finals: list[float], **kwargs) -> list[dict]:
@@ -28,7 +29,7 @@ LR_DROP = [79.38, 79.89, 72.07]  # -4.31, -5.16, -7.07 pp against 10 epochs with
 def test_alone_heads_is_within_noise_over_three_seeds():
     text = ch07.graded_text(over("pe-sinusoidal", SINUSOIDAL), over("alone-heads", ALONE_HEADS))
     assert "within noise (3 seeds)" in text and "beyond" not in text
-    assert "higher on 1 of 3 seed(s), lower on 2" in text and "every" not in text
+    assert "higher on 1 of 3 seeds, lower on 2" in text and "every" not in text
 
 
 def test_the_rate_drop_is_graded_against_ten_epochs_without_it():
@@ -106,6 +107,7 @@ def test_the_analysis_grades_every_conclusion_and_never_calls_one_seed_beyond():
     names = ["baseline", "capacity", "lr-0.001", "lr-0.003", "lr-0.005", "pe-large", "pe-sinusoidal", "pe-zero",
              "pe-xavier", *ch07.FIXES, *ch07.PRIORITY3, "fixed"]
     runs = {n: [run(n, 1, [10.0 + i, 20.0 + i], at_chance=1, loss=2.29)] for i, n in enumerate(names)}
+    runs["alone-adamw"][0]["recipe"] = {"optimizer": "adamw"}
     profile = {"entropy": 3.0, "max_weight": 0.1, "token_similarity": 0.5}
     text = ch07.analysis(runs, sgd_names=names[:9], pe_names=["capacity", "pe-large", "pe-sinusoidal", "pe-zero",
                                                                "pe-xavier"],
@@ -113,6 +115,8 @@ def test_the_analysis_grades_every_conclusion_and_never_calls_one_seed_beyond():
     assert "beyond" not in text and "no verdict" in text and "**not met**" in text
     assert "**p3-lr-drop** (10 epochs, 0.01 → 0.005 after epoch 3) against p3-10-epochs" in text
     assert "of 9 plain-SGD runs, 0 never left chance" in text and "9 left it only after 1 or more epochs" in text
+    assert "**alone-adamw** (AdamW + one-cycle alone) against pe-sinusoidal, changing AdamW + one-cycle (was plain SGD):" in text
+    assert "**alone-heads** (4 heads alone) against pe-sinusoidal: " in text  # the same recorded recipe: nothing listed
 
 
 def test_the_model_is_the_write_ups_and_refuses_an_unknown_encoding():
@@ -154,12 +158,64 @@ def test_scaling_is_said_to_hurt_only_when_graded_below_zero_beyond_noise():
     assert ch07.scaling_text(profiles, 1, None).startswith("**What scaling did**")
 
 
+SGD_RECIPE = dict(ch07.SINUSOIDAL, lr=0.01, optimizer="sgd", batch_size=32, epochs=5, lr_drop_after=None)
+FIXED_RECIPE = dict(ch07.FIXED_SHAPE, d_model=36, ff_dim=72, blocks=3, lr=0.003, optimizer="adamw", batch_size=32,
+                    epochs=5, lr_drop_after=None)
+
+
 def test_which_lever_was_larger_needs_the_per_seed_gap_beyond_noise():
-    runs = {"capacity": over("capacity", [44.70, 31.37, 36.32]), "pe-sinusoidal": over("pe-sinusoidal", SINUSOIDAL),
-            "fixed": over("fixed", [98.43, 98.66, 98.61])}
+    runs = {"capacity": over("capacity", [44.70, 31.37, 36.32]),
+            "pe-sinusoidal": over("pe-sinusoidal", SINUSOIDAL, recipe=SGD_RECIPE),
+            "fixed": over("fixed", [98.43, 98.66, 98.61], params=33_383, recipe=FIXED_RECIPE)}
     text = ch07.levers_text(runs)
     assert "within noise (3 seeds), so neither lever is shown the larger" in text and "was the larger" not in text
+    # every change `fixed` makes is listed, not only the named fixes: the optimizer, its rate and the new shape too
+    assert ("every change it makes: scaled scores, residual + LayerNorm, 4 heads (was 1), a new shape: 3 block(s) of "
+            "width 36, feed-forward 72 (was 1 of width 64, feed-forward 128), AdamW + one-cycle (was plain SGD), peak "
+            "rate 0.003 (was 0.01); 33,383 parameters against 30,859)") in text
+    assert "same size" not in text
     runs["capacity"] = over("capacity", [60.0, 59.0, 57.0])
-    assert "most of the gap was in the architecture and the optimizer" in ch07.levers_text(runs)
+    assert "more of the gain came from those changes together than from the positional encoding" in ch07.levers_text(runs)
     one = {n: r[:1] for n, r in runs.items()}
     assert "one seed run: no verdict" in ch07.levers_text(one)
+
+
+def test_recipe_changes_name_everything_that_differs():
+    assert ch07.recipe_changes(SGD_RECIPE, SGD_RECIPE) == []
+    assert ch07.recipe_changes(SGD_RECIPE, dict(SGD_RECIPE, heads=4)) == ["4 heads (was 1)"]
+    assert ch07.recipe_changes(SGD_RECIPE, dict(SGD_RECIPE, batch_size=16, epochs=10)) == [
+        "batch size 16 (was 32)", "epochs 10 (was 5)"]
+    assert ch07.recipe_changes(SGD_RECIPE, dict(SGD_RECIPE, lr=0.003, optimizer="adamw"))[-1] == "peak rate 0.003 (was 0.01)"
+
+
+def test_size_says_larger_than_the_write_ups_model_though_within_the_limit():
+    runs = {"capacity": over("capacity", [40.0], params=33_995), "alone-heads": over("alone-heads", [60.0], params=35_019),
+            "fix-scaled": over("fix-scaled", [30.0], params=30_859), "big": over("big", [90.0], params=36_001)}
+    text = ch07.size_text(runs, ["alone-heads", "fix-scaled", "big"])
+    assert "the write-up's model (`capacity`) has 33,995 parameters and the limit is 36,000" in text
+    assert "larger than the write-up's model, within the limit: alone-heads (35,019);" in text
+    assert "no larger than the write-up's model: fix-scaled (30,859)" in text and "over the limit: big (36,001)" in text
+    assert "within the write-up's size" not in text
+
+
+def test_the_write_ups_repeat_is_its_own_pair_of_runs_beside_our_measured_spread():
+    text = ch07.repeat_text({"capacity": over("capacity", [44.70, 31.37, 36.32])})
+    assert "44.42% (as `capacity`) and 44.89% (as `lr-0.01`)" in text and "0.47 pp apart" in text
+    assert "not a measured spread" in text and "run-to-run noise" not in text
+    assert "a standard deviation over seeds of 6.74 pp, larger than that gap" in text
+    steady = ch07.repeat_text({"capacity": over("capacity", [44.0, 44.1, 44.2])})
+    assert "no larger than that gap" in steady and "understates" not in steady
+    assert "our spread is not measured" in ch07.repeat_text({"capacity": over("capacity", [44.0])})
+
+
+def test_residual_plateau_is_read_only_against_a_control_that_had_one():
+    runs = {"fix-heads": [run("fix-heads", s, [30.0] * 5, at_chance=k) for s, k in ((1, 2), (2, 3), (3, 2))],
+            "fix-residual-ln": over("fix-residual-ln", [94.0, 93.0, 93.5]),
+            "pe-sinusoidal": over("pe-sinusoidal", SINUSOIDAL), "alone-residual-ln": over("alone-residual-ln", [90, 91, 89])}
+    text = ch07.residual_plateau_text(runs)
+    assert "`fix-heads` 2, 3, 2 → `fix-residual-ln` 0, 0, 0: -2.33 epochs (95% interval -3.77 to -0.90" in text
+    assert "beyond noise; lower on every seed (3 of 3)" in text
+    assert ("`pe-sinusoidal` 0, 0, 0 → `alone-residual-ln` 0, 0, 0: the control never sat at chance, so this pair "
+            "cannot show a plateau removed") in text
+    del runs["fix-heads"]
+    assert "beyond" not in ch07.residual_plateau_text(runs)

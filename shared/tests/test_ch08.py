@@ -81,12 +81,57 @@ def test_one_seed_gives_no_verdict():
 
 
 def test_a_seed_over_the_budget_fails_the_target():
-    runs = [record(1, 99.51), record(2, 99.6, minutes=21.0), record(3, 99.50)]
+    runs = [record(1, 99.51, minutes=19.0), record(2, 99.6, minutes=21.0), record(3, 99.50, minutes=18.5)]
     text = ch08.target_text(runs[0], runs, profile="full")
     assert "not met: over the budget (seed 2: 21.0 minutes of training)" in text
+    assert "seed 2 at 21.0, is over the 20-minute budget" in ch08.time_text(runs) and "load" not in ch08.time_text(runs)
     three = [record(1, 99.5), record(2, 99.0), record(3, 99.4)]
     assert "the lowest of the 3 seeds" in ch08.standing(three[1], three)
     assert "2nd from the top of the 3 seeds" in ch08.standing(three[2], three)
+
+
+def test_a_seed_timed_under_load_is_reported_not_judged_on_the_budget():
+    runs = [record(1, 99.51, minutes=77.7), record(2, 99.42, minutes=8.7), record(3, 99.50, minutes=9.2)]
+    runs[0]["epochs"][3]["seconds"] = 459.0
+    assert ch08.under_load(runs) == [runs[0]]
+    target = ch08.target_text(runs[0], runs, profile="full")
+    assert "over the budget" not in target and "not judged on seed 1 (timed under load" in target
+    assert "met on every seed (3 of 3) on accuracy, parameters and epochs" in target
+    time = ch08.time_text(runs)
+    assert "Seed 1's 77.7 minutes are 8.9× seed 2's 8.7" in time and "27 to 459 s" in time
+    assert "other jobs shared the machine" in time and "no verdict on the budget" in time
+    assert "seed 3 at 9.2, is within the 20-minute budget" in time and "77.7, is" not in time
+    # a slow seed with different settings (another precision) is other work, not load
+    assert ch08.under_load([record(1, 99.5, minutes=30.0, precision="fp32"), record(2, 99.5, minutes=9.0)]) == []
+    # a seed over the budget under load, beside another over it at its own pace: the second still fails
+    slow = [record(1, 99.5, minutes=80.0), record(2, 99.5, minutes=21.0), record(3, 99.5, minutes=20.5)]
+    assert "not met: over the budget (seed 2: 21.0 minutes of training; seed 3: 20.5" in ch08.target_text(
+        slow[1], slow, profile="full")
+
+
+def test_the_epoch_table_names_its_lr_column_and_the_peak():
+    history = [{"epoch": i, "train_loss": 0.1, "train_acc": 99.0, "test_loss": 0.1, "test_acc": 99.0, "lr": lr,
+                "seconds": 27.0} for i, lr in ((1, 4e-6), (2, 2e-3), (3, 1e-3))]
+    table = ch08.epoch_log(history)
+    assert table.splitlines()[0].endswith("| lr at the epoch's first batch | s |") and "| lr |" not in table
+    assert "the highest shown, 0.002, is epoch 2's first batch" in table
+    with pytest.raises(ValueError, match="lr column"):
+        ch08.epoch_log([])
+
+
+def test_the_figures_and_the_table_count_the_same_mistakes_or_say_why_not():
+    labels = torch.arange(10).repeat(100)  # 1,000 images
+    history = [{"epoch": 20, "test_acc": 99.5}]  # 995 right
+    predicted = labels.clone()
+    predicted[:5] += 1
+    same = ch08.errors_text(history, predicted, labels, figure_precision="bf16", precision="bf16")
+    assert "count the same 995 of 1,000 right (5 mistakes)" in same and "differ" not in same
+    predicted[5] += 1  # one more digit flipped by the figures' other precision
+    other = ch08.errors_text(history, predicted, labels, figure_precision="fp32", precision="bf16")
+    assert "count 994 of 1,000 right; the table's last epoch counts 995, measured in bf16" in other
+    assert "the 1 digit(s) between them" in other and "fp32" in other
+    assert "not this table's run" in ch08.errors_text(history, predicted, labels, figure_precision="bf16",
+                                                       precision="bf16")
 
 
 def test_parity_within_noise_never_says_beyond_or_better():

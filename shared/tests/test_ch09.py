@@ -50,7 +50,7 @@ def test_separation_better_only_beyond_noise():
 def test_clusters_give_numbers_and_the_writeup_but_no_verdict():
     text = ch09.clusters(vit_scores(), CLAIMED)
     assert "about 15 HDBSCAN clusters" in text and "1000 digits" in text and '"clear linear separation"' in text
-    assert "10 clusters" in text and "75.4%" in text
+    assert "10 clusters" in text and "75.4%" in text and "3.5% of the points left as noise" in text  # as the table
     assert not any(word in text for word in ("better", "beyond", "as expected"))
 
 
@@ -70,7 +70,7 @@ def test_mistakes_say_k_of_n_never_all():
     labels = np.array([3, 3, 5, 5])
     drawn = np.array([[9.0, 0.0], [1.0, 0.0]])  # one 3 near the 5s, one near its own
     text = ch09.mistakes([(3, 5, 2)], cls, labels, drawn, [(3, 5), (3, 5)])
-    assert "3 read as 5 (2×)" in text and "Of the 2 drawn above, 1 have" in text and "the other 1 sit nearer" in text
+    assert "3 read as 5 (2×)" in text and "Of the 2 drawn above, 1 has" in text and "the other 1 sits nearer" in text
     assert "all of them" not in text
     assert "all of them already sit" in ch09.mistakes([(3, 5, 1)], cls, labels, drawn[:1], [(3, 5)])
     assert ch09.mistakes([], cls, labels, drawn[:0], []).endswith("none; none drawn.")
@@ -85,7 +85,10 @@ def test_encoder_decoder_says_what_is_beyond_chance():
     seq = {"quadrant representation": BLOBS, "decoder state": where}
     scores = {name: {"k-NN digit % (full)": 90.0, "k-NN quadrant % (full)": 30.0, "KMeans ARI": 0.5,
                      "k-NN digit % (t-SNE 2-D)": 88.0, "KMeans purity %": 80.0} for name in seq}
+    scores["decoder state"] = dict(scores["decoder state"], **{"k-NN digit % (full)": 90.25})
     text = ch09.encoder_decoder(scores, seq, LABELS, places, vit_scores()["CLS token"])
+    # the table's two decimals: 90.00 and 90.25 must not both read 90.2
+    assert "representation 90.00% of the time and from its decoder state 90.25%" in text
     assert "The quadrant representation carries the digit beyond chance;" in text
     assert "the decoder state carries its quadrant beyond chance." in text
     assert "(chance 25%)" in text and "within noise of 25%" in text

@@ -115,7 +115,7 @@ def test_ablation_rates_are_checked_against_lrs_range_and_the_error_names_the_it
 def tiny():
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(96, 1, 28, 28, generator=g), torch.randint(0, 10, (96,), generator=g)
-    return TensorData(x[:64], y[:64], x[64:], y[64:])
+    return TensorData(x[:64], y[:64], x[64:], y[64:], eval_name="val")  # as `validation_split` makes it
 
 
 def recipe(tiny):
@@ -223,7 +223,7 @@ def test_size_text_quotes_the_write_up_and_judges_the_ratio():
 def test_results_table_sets_each_row_beside_its_control():
     table = ch11.results_tables(records(final=98.79, stage1=98.32, raw=98.12, scratch=98.64))
     assert "| float without augmentation, stage 1 only | 98.12 | float after stage 1 only | -0.20 |" in table
-    assert "| QAT from scratch, fake-quant (stage-1 recipe) | 98.64 | float after stage 1 only | 0.32 |" in table
+    assert "| QAT from scratch, fake-quant (stage-1 recipe) | 98.64 | float after stage 1 only | +0.32 |" in table
     assert "| int8 npz, (a) dequantized (NumPy) | 98.79 | float model (stages 1 and 2) | 0.00 |" in table
     assert "100.00% of the 10,000 test digits" in table
 
@@ -269,3 +269,10 @@ def test_quantize_bits_and_its_text():
     assert rows[1][2] == pytest.approx((8 * 12704 / 8 + 4 * 26) / 1000) and rows[2][3] > rows[1][3]
     text = ch11.bits_text([["float32", 98.8, 1, 0.0], ["int8", 98.75, 1, 1.0], ["int4", 98.6, 1, 20.0]], "full")
     assert "Within 0.1 pp of it: int8; further below: int4 (-0.20 pp)" in text and not VERDICTS.search(text)
+
+
+def test_run_label_names_the_model_the_weights_the_images_the_rate_the_seed_and_the_precision():
+    label = ch11.run_label(lr=0.01, seed=3, quantize=True, init=True, augmented=False, precision="fp32")
+    assert label == "int8 QAT MLP (fake-quant), from trained weights, raw images, lr 0.01, seed 3, fp32"
+    assert ch11.run_label(lr=0.1, seed=0, quantize=False, init=False, augmented=True, precision="bf16").startswith(
+        "float MLP, from random weights, augmented images, lr 0.1, seed 0")

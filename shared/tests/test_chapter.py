@@ -31,7 +31,7 @@ def test_start_applies_the_quick_profile_and_records_what_ran(outputs, capsys):
     assert setup.out == outputs / "99_test" and setup.out.is_dir()
     assert setup.record() == {"seed": 3, "profile": "quick", "device": "cpu", "precision": "fp32",
                               "threads": torch.get_num_threads()}
-    assert "profile quick: 1 epoch(s) on 5% of the training images, seed 3, device cpu (fp32" in capsys.readouterr().out
+    assert "profile quick: 1 epoch on 5% of the training images, seed 3, device cpu (fp32" in capsys.readouterr().out
 
 
 def test_start_leaves_the_full_profile_alone_and_epochs_optional(outputs, capsys):

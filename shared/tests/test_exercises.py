@@ -74,3 +74,37 @@ def test_a_solution_that_reads_its_chapters_files_runs_on_the_chapters_xdist_wor
     for path in (REPO_ROOT / "notebooks" / "solutions").glob("*.ipynb"):
         for read in set(re.findall(r'chapter_file\(\\"(\w+)\\"', path.read_text())):
             assert root_conftest.UNIT_OF.get(path.stem) == root_conftest.UNIT_OF.get(read), (path.stem, read)
+
+
+# `start`: what a solution does below its parameters cell (issue 34: ranges come from mnistkit.params.RANGES).
+def test_start_returns_what_the_solutions_built(capsys):
+    from mnistkit.exercises import start
+
+    assert start(profile="full", device="cpu", epochs=5) == {"profile": "full", "epochs": 5, "device": "cpu"}
+    assert capsys.readouterr().out == "profile full: 5 epochs per run, device cpu\n"
+    quick = start(profile="quick", device="cpu", epochs=3, data_fraction=0.5, seeds=[1, 2, 3], batch_sizes=[128, 32])
+    assert quick == {"profile": "quick", "epochs": 1, "device": "cpu", "data_fraction": 0.5}
+    assert start(profile="full", device="cpu", samples=2000) == {"profile": "full", "device": "cpu"}
+    assert capsys.readouterr().out.splitlines()[-1] == "profile full: device cpu"
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"profile": "tiny"}, "profile='tiny' is not allowed: expected one of 'full', 'quick'"),
+    ({"epochs": 0}, "epochs=0 is not allowed: expected an integer in [1, 500]"),
+    ({"data_fraction": 0}, "data_fraction=0 is not allowed: expected a number in (0, 1]"),
+    ({"seeds": [1, -2]}, "seeds[1]=-2 is not allowed: expected an integer >= 0"),
+    ({"seeds": []}, "seeds=[] is not allowed: expected a non-empty list"),
+    ({"seeds": [1, 1]}, "seeds=[1, 1] is not allowed: expected each item once"),
+    ({"batch_sizes": [128, 0]}, "batch_sizes[1]=0 is not allowed: expected an integer in [1, 60000]"),
+    ({"dropouts": [0.2, 1.0]}, "dropouts[1]=1.0 is not allowed: expected a number in [0, 0.9]"),
+    ({"patiences": [8, 2.5]}, "patiences[1]=2.5 is not allowed: expected an integer"),
+    ({"samples": 10}, "samples=10 is not allowed: expected an integer in [50, 10000]"),
+    ({"copies": 4}, "copies=4 is not allowed: it has no range in mnistkit.params.RANGES"),
+])
+def test_start_refuses_a_bad_value_naming_it_and_what_is_allowed(params, message):
+    from mnistkit.exercises import start
+    from mnistkit.params import ParameterError
+
+    with pytest.raises(ParameterError) as error:
+        start(**{"profile": "full", "device": "cpu", "epochs": 5, **params})
+    assert message in str(error.value)

@@ -35,7 +35,7 @@ def test_bf16_autocast_runs_matmuls_in_bf16_and_training_keeps_fp32_weights_and_
     model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 2))
     data = toy_data()
     history = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, epochs=3, batch_size=32,
-                  precision="bf16", progress=False, log=False)
+                  precision="bf16")
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert history[-1]["test_acc"] > 90 and isinstance(history[-1]["train_loss"], float)
     fp32 = evaluate(model, data.test_x, data.test_y, data.normalize)

@@ -2,7 +2,7 @@
 import pytest
 from scipy import stats as scipy_stats
 
-from mnistkit.stats import compare, paired, summarize, welch
+from mnistkit.stats import Difference, compare, paired, signed, summarize, welch
 
 BEFORE = [99.30, 99.41, 99.35, 99.28, 99.38]
 AFTER = [99.36, 99.40, 99.45, 99.31, 99.44]
@@ -31,6 +31,17 @@ def test_an_interval_across_zero_is_never_beyond_noise():
     assert diff.low < 0 < diff.high
     assert not diff.beyond_noise and diff.verdict == "within noise (3 seeds)"
     assert "beyond" not in diff.text()
+
+
+def test_a_bound_that_would_round_to_zero_gets_the_decimals_it_needs():
+    # Chapter 07's sinusoidal vs large random printed "95% interval +0.00 to +30.85 ... beyond noise".
+    diff = Difference("paired", 15.43, 6.2, 3.58, 3, 0.0031, 30.85, 2)
+    assert diff.beyond_noise
+    assert "95% interval +0.003 to +30.85" in diff.text()
+    assert "-0.00004 to" in Difference("paired", 1.0, 1.0, 0.5, 3, -0.00004, 2.0, 2).text()
+    assert "0.00 pp (95% interval 0.00 to 0.00," in Difference("paired", 0.0, 0.0, 0.0, 3, 0.0, 0.0, 2).text()
+    assert signed(-1e-12) == "0.00" and signed(0.0) == "0.00"
+    assert signed(-1.234) == "-1.23" and signed(0.0049) == "+0.005"
 
 
 def test_a_steady_shift_is_beyond_noise_paired_though_the_seeds_spread_widely():

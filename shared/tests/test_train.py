@@ -5,7 +5,7 @@ from torch import nn
 
 from mnistkit.augment import RandomAffine
 from mnistkit.data import TensorData
-from mnistkit.train import fit
+from mnistkit.train import CLASSIFY, Task, fit, per_batch, progress_as
 
 
 def toy_data(n=512, seed=0):
@@ -27,8 +27,8 @@ def run(seed, epochs=3):
     model = small_cnn()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
-    return fit(model, opt, toy_data(), epochs=epochs, batch_size=32, scheduler=sched,
-               transform=RandomAffine(10, 0.1), seed=seed, progress=False, log=False)
+    return fit(model, opt, toy_data().augmented(RandomAffine(10, 0.1)), epochs=epochs, batch_size=32, schedule=sched,
+               seed=seed)
 
 
 def without_time(history):
@@ -53,8 +53,7 @@ def test_on_epoch_end_can_stop_training():
     torch.manual_seed(0)
     model = small_cnn()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    history = fit(model, opt, toy_data(), epochs=10, on_epoch_end=lambda rec: rec["epoch"] == 2,
-                  progress=False, log=False)
+    history = fit(model, opt, toy_data(), epochs=10, on_epoch_end=lambda rec: rec["epoch"] == 2)
     assert len(history) == 2
 
 
@@ -95,7 +94,7 @@ def test_batch_scheduler_steps_once_per_batch():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     # 256 training images in batches of 32: 8 steps an epoch, 16 in all.
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=16)
-    history = fit(model, opt, toy_data(), epochs=2, batch_size=32, batch_scheduler=sched, progress=False, log=False)
+    history = fit(model, opt, toy_data(), epochs=2, batch_size=32, schedule=per_batch(sched))
     assert sched.last_epoch == 16
     assert history[0]["lr"] < history[1]["lr"]  # warm-up: epoch 2 starts at a higher rate than epoch 1
 
@@ -106,7 +105,7 @@ def test_progress_is_text_on_stdout_unless_asked_for_widgets(monkeypatch, capsys
     monkeypatch.delenv(PROGRESS_ENV, raising=False)
     assert progress_style() == "text"
     model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
-    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), toy_data(), epochs=1, batch_size=32, log=False)
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), toy_data(), epochs=1, batch_size=32)
     captured = capsys.readouterr()
     assert "epoch=01" in captured.out and "epoch=01" not in captured.err  # stderr reads as a warning in JupyterLab
     monkeypatch.setenv(PROGRESS_ENV, "bars")
@@ -120,8 +119,7 @@ def test_a_validation_split_is_its_own_field_and_fit_evaluates_it_beside_the_tes
     assert "validation (64, 1, 28, 28)" in repr(data)
     torch.manual_seed(0)
     model = small_cnn()
-    history = fit(model, torch.optim.SGD(model.parameters(), lr=0.05), data, epochs=2, batch_size=32,
-                  progress=False)
+    history = fit(model, torch.optim.SGD(model.parameters(), lr=0.05), data, epochs=2, batch_size=32)
     assert list(history[0])[:7] == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"]
     assert "| val loss" in capsys.readouterr().out
     held_out = {tuple(x.flatten().tolist()[:20]) for x in data.val_x}
@@ -141,7 +139,7 @@ def test_finish_by_anneals_in_its_steps_then_holds_the_last_rate():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     # OneCycleLR over the first 2 epochs (8 steps each), then the rate stays where it ended for epochs 3 and 4.
     sched = FinishBy(torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=16), steps=15)
-    history = fit(model, opt, toy_data(), epochs=4, batch_size=32, batch_scheduler=sched, progress=False, log=False)
+    history = fit(model, opt, toy_data(), epochs=4, batch_size=32, schedule=per_batch(sched))
     assert sched.count == 15 and sched.scheduler.last_epoch == 15
     assert history[2]["lr"] == history[3]["lr"] == pytest.approx(0.1 / 25 / 1e4)
 
@@ -153,7 +151,7 @@ def test_fit_scores_the_moving_average_when_given_one():
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     average = moving_average(model, 0.9)
     data = toy_data()
-    history = fit(model, opt, data, epochs=2, batch_size=32, progress=False, log=False, average=average)
+    history = fit(average, opt, data, epochs=2, batch_size=32)  # trains `model`, scores the average
     assert average.n_averaged.item() == 16  # updated after every one of the 16 steps
     scored = evaluate(average, data.test_x, data.test_y, data.normalize)
     assert history[-1]["test_acc"] == scored["acc"]
@@ -183,3 +181,55 @@ def test_separable_net_fits_the_budgets_and_rejects_bad_widths():
         assert SeparableNet(0.1, **kw).eval()(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
     with pytest.raises(ValueError, match="width=0 is not allowed"):
         SeparableNet(0.1, width=0)
+
+
+def test_fit_has_at_most_ten_parameters():
+    import inspect
+    assert len(inspect.signature(fit).parameters) <= 10, list(inspect.signature(fit).parameters)
+
+
+def test_a_task_sets_the_loss_the_count_and_extra_metrics():
+    def half_right(output, y):  # a metric that counts every sample as half right
+        return torch.tensor(len(y) / 2)
+
+    torch.manual_seed(0)
+    model = small_cnn()
+    task = Task(metrics={"half": half_right})
+    history = fit(model, torch.optim.SGD(model.parameters(), lr=0.05), toy_data(), epochs=1, batch_size=32, task=task)
+    assert history[0]["half"] == 50.0 and CLASSIFY.metrics == {} and not CLASSIFY.teacher_forcing
+
+
+def test_teacher_forcing_calls_the_model_with_the_targets():
+    calls = []
+
+    class Reader(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(28 * 28, 2)
+
+        def forward(self, x, y=None):
+            calls.append(y is not None)
+            return self.linear(x.flatten(1))
+
+    fit(Reader(), torch.optim.SGD(Reader().parameters(), lr=0.1), toy_data(), epochs=1, batch_size=128,
+        task=Task(teacher_forcing=True))
+    assert calls == [True, True, False]  # two training batches read y; evaluation (one batch of 256) does not
+
+
+def test_progress_as_none_is_silent_and_a_bad_style_is_named(capsys):
+    torch.manual_seed(0)
+    model = small_cnn()
+    with progress_as("none"):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.05), toy_data(), epochs=1, batch_size=32)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="progress style 'loud' is not allowed: expected one of text, widget, epoch"):
+        with progress_as("loud"):
+            pass
+
+
+def test_a_validation_split_in_place_of_the_test_set_is_recorded_as_val(capsys):
+    data = toy_data().validation_split(64, seed=3)
+    torch.manual_seed(0)
+    model = small_cnn()
+    history = fit(model, torch.optim.SGD(model.parameters(), lr=0.05), data, epochs=1, batch_size=32)
+    assert "val_acc" in history[0] and "test_acc" not in history[0] and "| val loss" in capsys.readouterr().out
