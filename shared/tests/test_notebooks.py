@@ -178,3 +178,41 @@ def test_executed_notebook_shows_its_figures_and_a_line_per_epoch(path):
                    for out in c.outputs if out.output_type == "stream" and "\r" in out.text]
         assert not redraws, f"cells {sorted(set(redraws))} redraw a progress bar"
         assert executed.stat().st_size < 2 * 2 ** 20, f"{executed.stat().st_size:,} bytes"
+
+
+SOLUTIONS = sorted((REPO_ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"))
+LONGEST_CELL, LONGEST_ANALYSIS = 40, 10
+
+
+def analysis_cells(cells) -> list:
+    """The code cells under a chapter's "Analysis" heading (until the next heading)."""
+    under, found = False, []
+    for cell in cells:
+        heading = re.match(r"#+\s*(\w+)", cell.source) if cell.cell_type == "markdown" else None
+        if heading:
+            under = heading.group(1).lower() == "analysis"
+        elif under and cell.cell_type == "code":
+            found.append(cell)
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + SOLUTIONS, ids=lambda p: p.stem)
+def test_the_lesson_is_on_top_no_long_cells_and_a_short_analysis(path):
+    """Issue 34/30: no code cell over 40 lines in a chapter or a solution; a chapter's analysis is a short call to
+    the helper's tested prose functions (at most 10 lines), not an f-string cell that builds the sentences."""
+    cells = nbformat.read(path, as_version=4).cells
+    long = [(i, len(c.source.splitlines())) for i, c in enumerate(cells)
+            if c.cell_type == "code" and len(c.source.splitlines()) > LONGEST_CELL]
+    assert not long, f"code cells over {LONGEST_CELL} lines (cell, lines): {long}"
+    if path in NOTEBOOKS:
+        analysis = analysis_cells(cells)
+        assert analysis, "a chapter ends with an Analysis section"
+        assert all(len(c.source.splitlines()) <= LONGEST_ANALYSIS for c in analysis), \
+            [len(c.source.splitlines()) for c in analysis]
+
+
+def test_the_analysis_finder_sees_a_long_analysis_cell():
+    cells = [nbformat.v4.new_markdown_cell("## Analysis\nGenerated."), nbformat.v4.new_code_cell("x = 1\n" * 11),
+             nbformat.v4.new_markdown_cell("## Exercises"), nbformat.v4.new_code_cell("y = 2")]
+    found = analysis_cells(cells)
+    assert len(found) == 1 and len(found[0].source.splitlines()) > LONGEST_ANALYSIS
