@@ -1,6 +1,6 @@
 """Chapters as a student sees them: JupyterLab in headless Chromium, Run All Cells in the quick profile.
 
-    python ci/browser_check.py                       # chapters 04 and 10
+    python ci/browser_check.py                       # chapters 04, 10 and the playground (12)
     python ci/browser_check.py 01_skeleton 08_vit    # others (stems of notebooks/)
 
 Starts JupyterLab (as `make lab` does: widget progress bars, the course's save hook) on a free loopback port over
@@ -9,7 +9,9 @@ copies of the chapters in build/browser/, drives it with Playwright and the syst
 - a console error in the page,
 - a chapter with no plot or no progress widget,
 - a braille frame whose digit boxes do not line up (measured in the page),
-- a notebook that changes when it is opened and saved without running anything.
+- a notebook that changes when it is opened and saved without running anything,
+- in the playground (12): a digit drawn with the mouse on its canvas that does not reach Python (a blank 28×28
+  input), or a press of "read it" that does not show every model's answer and a picture.
 Screenshots go to build/browser/. Where no Chromium (or Playwright) is found it says so and exits 0: the check
 is skipped, not passed. Chromium: `apt-get install chromium` on Debian, or CHROMIUM=/path/to/chrome.
 """
@@ -28,7 +30,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build" / "browser"
-DEFAULT_CHAPTERS = ["04_augmentation", "10_stacked_seq2seq"]
+DEFAULT_CHAPTERS = ["04_augmentation", "10_stacked_seq2seq", "12_playground"]
+TRAINS_NOTHING = {"00_data_tour", "09_vit_visualised", "12_playground"}  # no progress widget to expect
+# Strokes drawn on the playground's canvas, as fractions of its side: a 1, then a 7.
+SKETCHES = {"1": [[(0.5, 0.15), (0.5, 0.85)]], "7": [[(0.2, 0.2), (0.8, 0.2), (0.45, 0.85)]]}
 # Chromium flags for a machine with no display and no network beyond loopback.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -163,6 +168,46 @@ def save(page) -> None:
     time.sleep(1)  # the save request returns after the file is written; let the page settle
 
 
+def draw_and_read(page, stem: str) -> list[str]:
+    """Draw each of SKETCHES on the playground's canvas with the mouse, press "read it", and check that Python got
+    the stroke (a non-blank 28x28 input) and shows every model's answer and a picture."""
+    import re
+
+    problems = []
+    canvas = page.locator(".mnistkit-sketchpad canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    for press, (digit, strokes) in enumerate(SKETCHES.items(), start=1):
+        page.locator("button.mnistkit-clear").first.click()
+        for stroke in strokes:
+            page.mouse.move(box["x"] + stroke[0][0] * box["width"], box["y"] + stroke[0][1] * box["height"])
+            page.mouse.down()
+            for x, y in stroke[1:]:
+                page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=15)
+            page.mouse.up()
+        page.locator("button.mnistkit-read").first.click()
+        answer = page.locator(f".widget-output :text('read {press}:')").first
+        try:
+            answer.wait_for(timeout=120000)
+        except Exception:  # Playwright's TimeoutError: no answer appeared
+            problems.append(f"drawn {digit}: no answer appeared after pressing 'read it'")
+            continue
+        text = answer.inner_text()
+        ink = re.search(r"ink pixels in the 28×28 input: (\d+)", text)
+        if not ink or int(ink.group(1)) == 0:
+            problems.append(f"drawn {digit}: the stroke did not reach Python (a blank input): {text!r}")
+        for name in ("ViT", "int8 MLP"):
+            if name not in text:
+                problems.append(f"drawn {digit}: no answer from {name}: {text!r}")
+        time.sleep(2)  # the figures follow the answer's line
+        if not page.locator(".widget-output img").count():
+            problems.append(f"drawn {digit}: no picture of the answers")
+        page.locator(".mnistkit-sketchpad").first.locator("xpath=ancestor::div[contains(@class,'widget-vbox')][1]") \
+            .screenshot(path=str(OUT / f"{stem}_drew_{digit}.png"))
+        print(f"{stem}: drew a {digit}, {text}", flush=True)
+    return problems
+
+
 def check_chapter(page, base: str, stem: str, root: Path) -> list[str]:
     problems = []
     # A workspace of its own: the page shows this notebook alone, so Run All cannot reach the previous chapter's
@@ -184,8 +229,10 @@ def check_chapter(page, base: str, stem: str, root: Path) -> list[str]:
     plot.scroll_into_view_if_needed()
     plot.screenshot(path=str(OUT / f"{stem}_first_plot.png"))
     widgets = page.locator(".jp-OutputArea-output .widget-hprogress").count()
-    if not widgets:
+    if not widgets and stem not in TRAINS_NOTHING:
         problems.append("no progress widget in the page")
+    if page.locator(".mnistkit-sketchpad").count():
+        problems += draw_and_read(page, stem)
     if page.locator(".mnistkit-braille").count():
         frame = page.locator(".mnistkit-braille").first
         frame.scroll_into_view_if_needed()
