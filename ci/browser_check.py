@@ -175,10 +175,10 @@ def draw_and_read(page, stem: str) -> list[str]:
 
     problems = []
     canvas = page.locator(".mnistkit-sketchpad canvas").first
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
     for press, (digit, strokes) in enumerate(SKETCHES.items(), start=1):
         page.locator("button.mnistkit-clear").first.click()
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()  # again for each digit: the answers below may have scrolled the page
         for stroke in strokes:
             page.mouse.move(box["x"] + stroke[0][0] * box["width"], box["y"] + stroke[0][1] * box["height"])
             page.mouse.down()
@@ -186,7 +186,7 @@ def draw_and_read(page, stem: str) -> list[str]:
                 page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=15)
             page.mouse.up()
         page.locator("button.mnistkit-read").first.click()
-        answer = page.locator(f".widget-output :text('read {press}:')").first
+        answer = page.locator(f".widget-output p:has-text('read {press}:')").first  # the whole line
         try:
             answer.wait_for(timeout=120000)
         except Exception:  # Playwright's TimeoutError: no answer appeared
