@@ -138,7 +138,7 @@ HEADLINES = {
                                 "last5_min", 99.4, "last five 99.42–99.48%, 6,174 params, one run (Model 4)"),
     "05_strided_convs": Headline("ours: each of the last 3 of 15 epochs ≥ 99.4%, ≤ 8,000 params", r"ours-seed\d+$",
                                  "last3_min", 99.4, "99.45% last-3 average of a 20-epoch log, one run (final recipe)"),
-    "06_capstone_small": Headline("capstone: each of the last 3 of 15 epochs ≥ 99.4%", r"capstone-seed\d+$",
+    "06_capstone_small": Headline("how small: each of the last 3 of 15 epochs ≥ 99.4%", r"capstone-seed\d+$",
                                   "last3_min", 99.4, "public reference: 99.42% with 4,838 params, one run"),
     "07_positional_encoding": Headline("the fixed model, ≤ 36,000 params: mean ≥ 98% test after 5 epochs, worst ≥ 97.5%",
                                        r"fixed-seed\d+$", "final",
@@ -150,9 +150,11 @@ HEADLINES = {
                                    "87.5% 'valuation accuracy', digits or sequences not stated (write-up 003)"),
     "11_mlp_int8_qat": Headline("int8 QAT model: test % at a quarter of the float size", r"qat-int8$", "final", None,
                                 "98.16% validation after 35 epochs (float); 238 kB vs 942 kB (write-up 004)"),
+    "12_playground": None,
 }
 WITHOUT_TRAINING = {"00_data_tour": "no training: the data, verified and described",
-                    "09_vit_visualised": "no training: what chapter 08's ViT learned, measured"}
+                    "09_vit_visualised": "no training: what chapter 08's ViT learned, measured",
+                    "12_playground": "no training: the saved models read drawings, moved and thinned test digits"}
 
 
 def headline_value(run: dict, metric: str) -> float:
