@@ -297,6 +297,8 @@ def robustness(readers: dict[str, Reader], images: torch.Tensor, labels: torch.T
 def robustness_table(scores: dict[str, dict[str, float]], n: int) -> str:
     from .metrics import markdown_table
 
+    if not scores:
+        return "_No saved model was found in outputs/ (see the models cell): nothing to measure._"
     variants = list(next(iter(scores.values())))
     return markdown_table(["model"] + [f"{v} %" for v in variants],
                           [[name] + [f"{row[v]:.2f}" for v in variants] for name, row in scores.items()]) + \
@@ -318,6 +320,8 @@ def robustness_text(scores: dict[str, dict[str, float]], n: int, clipped_8: floa
             f"{images(row['thinned'] - row['as in MNIST'])}. Re-centring the moved digits brings them to "
             f"{row['moved 4 px, re-centred']:.2f}% (4 px) and {row['moved 8 px, re-centred']:.2f}% (8 px), against "
             f"{row['re-centred']:.2f}% for the same steps on the digits in place.")
+    if not lines:
+        return ""
     lines.append(f"- Moved 8 px down and right, {clipped_8:.1f}% of the test digits lose ink off the field's edge: what "
                  "leaves the field cannot be brought back by re-centring, which is why the 8 px column recovers less "
                  "than the 4 px one.")
@@ -371,7 +375,9 @@ def answers_figure(image: torch.Tensor, readers: dict[str, Reader], title: str =
     import matplotlib.pyplot as plt
 
     attentive = [r for r in readers.values() if r.attention is not None]
-    fig, axes = plt.subplots(1, 1 + len(attentive) + len(readers), figsize=(2.6 * (1 + len(attentive) + len(readers)), 2.6))
+    panels = 1 + len(attentive) + len(readers)
+    fig, axes = plt.subplots(1, panels, figsize=(2.6 * panels, 2.6), squeeze=False)
+    axes = axes[0]
     axes[0].imshow(image[0, 0], cmap="gray", vmin=0, vmax=1)
     axes[0].set_title("what the models see", fontsize=9)
     for ax, reader in zip(axes[1:], attentive):

@@ -130,3 +130,9 @@ def test_the_exercises_moves_thickening_and_their_words():
     assert "**MLP**: no move up to 3 px costs more than 1 pp" in text
     strokes = pg.strokes_text({"ViT": {"as in MNIST": 99.5, "thinned": 90.0, "thickened": 99.0}}, n=10_000)
     assert "thinned -9.50 pp (-950 images), thickened -0.50 pp (-50 images)" in strokes
+
+
+def test_without_saved_models_the_chapter_still_runs():
+    assert "No saved model was found" in pg.robustness_table({}, 100) and pg.robustness_text({}, 100, 5.0) == ""
+    fig = pg.answers_figure(torch.zeros(1, 1, 28, 28), {})
+    assert len(fig.axes) == 1
