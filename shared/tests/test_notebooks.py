@@ -145,7 +145,7 @@ def test_no_two_chapters_share_eight_lines_of_code():
 
 # Chapters whose committed full run predates inline figures (issue 30) and has not been rerun since: their executed
 # notebooks carry no images and a progress bar's redraws. Strict: a chapter rerun since passes, and must leave this set.
-RUN_BEFORE_FIGURES = {"10_stacked_seq2seq"}
+RUN_BEFORE_FIGURES: set[str] = set()  # empty since the 2026-12-02 course run
 BRAILLE_FRAMES = {"10_stacked_seq2seq"}  # chapter 10 redraws its braille display of predictions, as the write-up did
 
 
