@@ -136,6 +136,13 @@ def clipped(images: torch.Tensor, dy: int, dx: int) -> float:
     return 100 * float((after < before - 1e-3).float().mean())
 
 
+def ink_lost(images: torch.Tensor, dy: int, dx: int) -> tuple[float, float]:
+    """Moved by (dy, dx): the share (%) of images that lose ink off the field's edge, and the share (%) of its ink
+    an image loses on average."""
+    before, after = images.sum(dim=(1, 2, 3)), shift(images, dy, dx).sum(dim=(1, 2, 3))
+    return clipped(images, dy, dx), 100 * float((1 - after / before.clamp_min(1e-6)).mean())
+
+
 VARIANTS = {  # name -> what it does to (n, 1, 28, 28) test images
     "as in MNIST": lambda x: x,
     "re-centred": recentre,  # the control: MNIST's steps on digits already in place
@@ -190,6 +197,7 @@ class Reader:
     chapter: str
     read: Callable[[torch.Tensor], torch.Tensor]
     attention: Callable[[torch.Tensor], torch.Tensor] | None = None
+    run: str = ""  # which run of its chapter saved it, e.g. "seed 1, full profile"
 
 
 def _vit_reader(path: Path) -> Reader:
@@ -235,6 +243,20 @@ SAVED = {  # chapter stem -> (file in its outputs folder, loader)
 }
 
 
+SAVED_RUNS = {"08_vit": "vit", "11_mlp_int8_qat": "qat-int8"}  # the run of metrics.json whose model is saved
+
+
+def saved_run(metrics: Path, name: str) -> str:
+    """"seed 1, full profile" for run `name` of a chapter's metrics.json ("" when it is not there)."""
+    import json
+
+    try:
+        run = next(r for r in json.loads(metrics.read_text())["runs"] if r["name"] == name)
+    except (OSError, ValueError, KeyError, StopIteration):
+        return ""
+    return f"seed {run.get('seed', '?')}, {run.get('profile', '?')} profile"
+
+
 def saved_readers(root: Path | None = None) -> tuple[dict[str, Reader], list[str]]:
     """The course's saved single-digit readers from the full run's outputs (committed with the course), and one
     line for each that is missing, naming the chapter whose full run writes it."""
@@ -244,6 +266,7 @@ def saved_readers(root: Path | None = None) -> tuple[dict[str, Reader], list[str
         path = root / stem / name
         if path.exists():
             reader = load(path)
+            reader.run = saved_run(root / stem / "metrics.json", SAVED_RUNS[stem])
             readers[reader.name] = reader
         else:
             missing.append(f"{stem}/{name} is not in {root}: run chapter {stem[:2]} in full to save it")
@@ -305,10 +328,10 @@ def robustness_table(scores: dict[str, dict[str, float]], n: int) -> str:
         f"\n\nOn {n:,} test digits; each column changes every image the same way (moves are down and right)."
 
 
-def robustness_text(scores: dict[str, dict[str, float]], n: int, clipped_8: float) -> str:
+def robustness_text(scores: dict[str, dict[str, float]], n: int, lost: dict[int, tuple[float, float]]) -> str:
     """What the table shows, per model, in test images: the fall off-centre and thinned, and what MNIST's steps
-    recover (against their control, re-centring digits already in place). Saved models on the whole test set: one
-    measurement each, not a comparison over seeds, so it names no verdict."""
+    recover (against their control, re-centring digits already in place); `lost` is `ink_lost` per move (4 and 8
+    px). Saved models on the whole test set: one measurement each, not a comparison over seeds, so no verdict."""
     def images(pp: float) -> str:
         return f"{pp:+.2f} pp ({round(pp * n / 100):+,} of {n:,} images)"
 
@@ -322,9 +345,9 @@ def robustness_text(scores: dict[str, dict[str, float]], n: int, clipped_8: floa
             f"{row['re-centred']:.2f}% for the same steps on the digits in place.")
     if not lines:
         return ""
-    lines.append(f"- Moved 8 px down and right, {clipped_8:.1f}% of the test digits lose ink off the field's edge: what "
-                 "leaves the field cannot be brought back by re-centring, which is why the 8 px column recovers less "
-                 "than the 4 px one.")
+    lines.append("- What a move pushes off the field's edge is gone for good; re-centring can only place what is left. "
+                 + "; ".join(f"moved {px} px, {share:.1f}% of the test digits lose ink, {ink:.1f}% of their ink on "
+                             "average" for px, (share, ink) in sorted(lost.items())) + ".")
     return "\n".join(lines)
 
 
@@ -339,9 +362,10 @@ def answers_table(images: torch.Tensor, labels: torch.Tensor, readers: dict[str,
         for name in readers:
             p = probabilities[name][i]
             best = int(p.argmax())
-            cells.append(f"{best} ({float(p[best]):.0%})" + ("" if best == label else " ✗"))
+            cells.append(f"{best} ({float(p[best]):.1%})" + ("" if best == label else " ✗"))
         rows.append([i, label] + cells)
-    return markdown_table(["digit", "true"] + [f"{name} reads" for name in readers], rows)
+    return markdown_table(["digit", "true"] + [f"{name} ({r.run}) reads" if r.run else f"{name} reads"
+                                               for name, r in readers.items()], rows)
 
 
 def corner_text(label: int, as_is: dict[str, int], steps: dict[str, int]) -> str:
@@ -383,14 +407,15 @@ def answers_figure(image: torch.Tensor, readers: dict[str, Reader], title: str =
     for ax, reader in zip(axes[1:], attentive):
         ax.imshow(image[0, 0], cmap="gray", vmin=0, vmax=1)
         ax.imshow(reader.attention(image)[0], cmap="hot", alpha=0.5)
-        ax.set_title(f"{reader.name}: attention", fontsize=9)
+        ax.set_title(f"{reader.name}: attention received, block 1", fontsize=9)
     for ax in axes[:1 + len(attentive)]:
         ax.axis("off")
     for ax, reader in zip(axes[1 + len(attentive):], readers.values()):
         p = reader.read(image)[0]
         best = int(p.argmax())
         ax.bar(range(10), p, color=["C2" if d == best else "C0" for d in range(10)])
-        ax.set(xticks=range(10), ylim=(0, 1), title=f"{reader.name} (ch. {reader.chapter}): {best} ({float(p[best]):.0%})")
+        ax.set(xticks=range(10), ylim=(0, 1), title=f"{reader.name} (ch. {reader.chapter}, {reader.run or 'run unknown'})"
+                                                      f"\nreads {best} ({float(p[best]):.1%})")
         ax.title.set_fontsize(9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

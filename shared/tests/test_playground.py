@@ -52,6 +52,7 @@ def test_shift_fills_black_without_wrapping_and_clipping_is_counted():
     moved = pg.shift(x, 8, 8)
     assert moved[0, 0, 21, 21] == 1.0 and moved[1].sum() == 0 and pg.shift(x, -2, 0)[0, 0, 11, 13] == 1.0
     assert pg.clipped(x, 8, 8) == 50.0
+    assert pg.ink_lost(x, 8, 8) == (50.0, 50.0)  # one image loses all its ink, the other none
 
 
 def test_thinning_removes_a_pixel_of_stroke_but_not_from_the_border():
@@ -74,6 +75,8 @@ def test_a_grid_is_four_prepared_quadrants_and_a_blank_one_stays_blank():
 def test_missing_checkpoints_name_the_chapter_that_saves_them(tmp_path):
     readers, missing = pg.saved_readers(tmp_path)
     assert readers == {} and len(missing) == len(pg.SAVED)
+    (tmp_path / "m.json").write_text('{"runs": [{"name": "vit", "seed": 1, "profile": "full"}]}')
+    assert pg.saved_run(tmp_path / "m.json", "vit") == "seed 1, full profile" and pg.saved_run(tmp_path / "m.json", "x") == ""
     assert any("08_vit/vit.pt" in line and "run chapter 08 in full" in line for line in missing)
     assert pg.grid_reader(tmp_path) is None
 
@@ -94,8 +97,9 @@ def test_robustness_scores_every_reader_on_every_variant():
 def test_the_words_give_image_counts_and_no_verdict():
     row = {"as in MNIST": 99.5, "re-centred": 99.4, "moved 4 px": 97.0, "moved 4 px, re-centred": 99.3,
            "moved 8 px": 40.0, "moved 8 px, re-centred": 85.0, "thinned": 90.0}
-    text = pg.robustness_text({"ViT": row}, n=10_000, clipped_8=31.25)
-    assert "Moved 4 px: -2.50 pp (-250 of 10,000 images)" in text and "31.2% of the test digits lose ink" in text
+    text = pg.robustness_text({"ViT": row}, n=10_000, lost={4: (61.25, 2.8), 8: (100.0, 27.6)})
+    assert "Moved 4 px: -2.50 pp (-250 of 10,000 images)" in text
+    assert "moved 4 px, 61.2% of the test digits lose ink, 2.8% of their ink on average; moved 8 px, 100.0%" in text
     assert "99.30% (4 px) and 85.00% (8 px), against 99.40%" in text
     assert not re.search(r"beyond noise|better|significant", text)
 
@@ -133,6 +137,6 @@ def test_the_exercises_moves_thickening_and_their_words():
 
 
 def test_without_saved_models_the_chapter_still_runs():
-    assert "No saved model was found" in pg.robustness_table({}, 100) and pg.robustness_text({}, 100, 5.0) == ""
+    assert "No saved model was found" in pg.robustness_table({}, 100) and pg.robustness_text({}, 100, {}) == ""
     fig = pg.answers_figure(torch.zeros(1, 1, 28, 28), {})
     assert len(fig.axes) == 1
