@@ -221,11 +221,7 @@ class TensorData:
         """Hold out `size` seeded-random training images as the validation split (`val_x`, `val_y`): the result
         trains on the others. The test set is kept as it is; `fit` evaluates on both every epoch, so recipes can
         be chosen on validation numbers while the test numbers are only recorded."""
-        if not 0 < size < len(self.train_x):
-            raise ValueError(f"validation size {size} is not allowed: expected 1 to {len(self.train_x) - 1} "
-                             f"(the training split has {len(self.train_x)} images)")
-        order = torch.randperm(len(self.train_x), generator=torch.Generator().manual_seed(seed)).to(self.device)
-        val, train = order[:size], order[size:]
+        val, train = self._held_out(size, seed)
         return replace(self, train_x=self.train_x[train], train_y=self.train_y[train],
                        val_x=self.train_x[val], val_y=self.train_y[val])
 
@@ -237,12 +233,18 @@ class TensorData:
         `eval_name`, so `fit` records val_loss / val_acc); the real test set is not in it at all, so it stays unseen
         until the final number (chapter 11).
         """
-        if not 0 < size < len(self.train_x):
-            raise ValueError(f"validation size {size} must be between 1 and {len(self.train_x) - 1}")
-        order = torch.randperm(len(self.train_x), generator=torch.Generator().manual_seed(seed)).to(self.device)
-        val, train = order[:size], order[size:]
+        val, train = self._held_out(size, seed)
         return replace(self, train_x=self.train_x[train], train_y=self.train_y[train],
                        test_x=self.train_x[val], test_y=self.train_y[val], eval_name="val")
+
+    def _held_out(self, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices (held out, kept) of the training images: a seeded random order, its first `size` held out. Both
+        splits above hold out the same images for the same size and seed."""
+        if not 0 < size < len(self.train_x):
+            raise ValueError(f"validation size {size} is not allowed: expected 1 to {len(self.train_x) - 1} "
+                             f"(the training split has {len(self.train_x)} images)")
+        order = torch.randperm(len(self.train_x), generator=torch.Generator().manual_seed(seed)).to(self.device)
+        return order[:size], order[size:]
 
     def __repr__(self) -> str:
         val = "" if self.val_x is None else f", validation {tuple(self.val_x.shape)}"

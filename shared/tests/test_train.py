@@ -233,3 +233,12 @@ def test_a_validation_split_in_place_of_the_test_set_is_recorded_as_val(capsys):
     model = small_cnn()
     history = fit(model, torch.optim.SGD(model.parameters(), lr=0.05), data, epochs=1, batch_size=32)
     assert "val_acc" in history[0] and "test_acc" not in history[0] and "| val loss" in capsys.readouterr().out
+
+
+def test_both_validation_splits_hold_out_the_same_images():
+    data = toy_data()
+    beside, instead = data.split_validation(40, seed=2), data.validation_split(40, seed=2)
+    assert torch.equal(beside.val_x, instead.test_x) and torch.equal(beside.train_x, instead.train_x)
+    assert instead.eval_name == "val" and beside.eval_name == "test" and torch.equal(beside.test_x, data.test_x)
+    with pytest.raises(ValueError, match="validation size 256 is not allowed: expected 1 to 255"):
+        data.validation_split(256)
