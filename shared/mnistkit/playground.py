@@ -345,9 +345,10 @@ def robustness_text(scores: dict[str, dict[str, float]], n: int, lost: dict[int,
             f"{row['re-centred']:.2f}% for the same steps on the digits in place.")
     if not lines:
         return ""
+    shares = "; ".join(f"moved {px} px, {share:.1f}% of the test digits lose ink, {ink:.1f}% of their ink on average"
+                       for px, (share, ink) in sorted(lost.items()))
     lines.append("- What a move pushes off the field's edge is gone for good; re-centring can only place what is left. "
-                 + "; ".join(f"moved {px} px, {share:.1f}% of the test digits lose ink, {ink:.1f}% of their ink on "
-                             "average" for px, (share, ink) in sorted(lost.items())) + ".")
+                 + shares[:1].upper() + shares[1:] + ".")
     return "\n".join(lines)
 
 

@@ -99,7 +99,7 @@ def test_the_words_give_image_counts_and_no_verdict():
            "moved 8 px": 40.0, "moved 8 px, re-centred": 85.0, "thinned": 90.0}
     text = pg.robustness_text({"ViT": row}, n=10_000, lost={4: (61.25, 2.8), 8: (100.0, 27.6)})
     assert "Moved 4 px: -2.50 pp (-250 of 10,000 images)" in text
-    assert "moved 4 px, 61.2% of the test digits lose ink, 2.8% of their ink on average; moved 8 px, 100.0%" in text
+    assert "left. Moved 4 px, 61.2% of the test digits lose ink, 2.8% of their ink on average; moved 8 px, 100.0%" in text
     assert "99.30% (4 px) and 85.00% (8 px), against 99.40%" in text
     assert not re.search(r"beyond noise|better|significant", text)
 
