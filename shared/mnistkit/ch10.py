@@ -19,7 +19,7 @@ from .search import search_rows
 from .seq2seq import FourHeadReader, GridEncoder, reader_from
 from .stacked import PerQuadrant, digits_correct, sequence_loss, sequences_correct
 from .stats import compare, summarize
-from .train import Task, fit, per_batch, progress_as, warmup_cosine
+from .train import Task, fit, moving_average, per_batch, progress_as, warmup_cosine
 from .transformer import param_groups
 from .writeups import claim
 
@@ -66,8 +66,6 @@ def read_grids(data, name: str, *, seed: int, epochs: int, batch_size: int, lr: 
     rotated and shifted inside its own quadrant. `ema` (the search only) scores a moving average of the weights;
     `watch(model, record)` runs after every epoch (the chapter's braille display). Returns the model and `fit`'s
     history (seq_acc and digit_acc every epoch)."""
-    from .train import moving_average
-
     model = build(name, architecture, seed).to(data.device)
     optimizer = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr)
     steps_per_epoch = math.ceil(len(data.train_x) / batch_size)

@@ -85,8 +85,8 @@ def progress_style() -> str:
     return style
 
 
-def _progress(iterable, total: int, desc: str, enabled: bool):
-    if enabled and progress_style() == "widget" and "ipykernel" in sys.modules:
+def _progress(iterable, total: int, desc: str):
+    if progress_style() == "widget" and "ipykernel" in sys.modules:
         try:
             from tqdm.notebook import tqdm as notebook_tqdm
             return notebook_tqdm(iterable, total=total, desc=desc, leave=True)
@@ -94,8 +94,7 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
             pass
     # In a notebook or a log, redraw at most every 2 s so saved outputs stay small.
     interactive = sys.stdout.isatty()
-    enabled = enabled and progress_style() not in ("epoch", "none")
-    return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=True,
+    return tqdm(iterable, total=total, desc=desc, disable=progress_style() in ("epoch", "none"), leave=True,
                 mininterval=0.1 if interactive else 2.0, file=sys.stdout, dynamic_ncols=interactive)
 
 
@@ -167,7 +166,7 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
-    bar = _progress(batches(n, batch_size, generator), (n + batch_size - 1) // batch_size, desc, True)
+    bar = _progress(batches(n, batch_size, generator), (n + batch_size - 1) // batch_size, desc)
     showing = progress_style() in ("text", "widget")
     for step, idx in enumerate(bar):
         idx = idx.to(device)
