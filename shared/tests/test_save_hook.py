@@ -46,3 +46,13 @@ def test_make_install_configures_the_hook_and_names_the_kernel_as_the_notebooks_
     assert "ci/jupyter_server_config.json" in makefile
     # JupyterLab's kernels draw inline only without MPLBACKEND, which the Makefile sets to Agg for everything else.
     assert "env -u MPLBACKEND MNIST_COURSE_PROGRESS=widget $(VENV)/bin/jupyter lab notebooks" in makefile
+
+
+def test_jupyter_server_reads_the_hook_from_where_make_install_puts_it():
+    """The server's config as it loads it in this environment (the course's virtual environment, which `make install`
+    configures): a file in jupyter_server_config.d/ is read for extension switches only, so a hook configured there
+    never runs, and JupyterLab's first save writes the kernel's Python version into the notebook."""
+    serverapp = pytest.importorskip("jupyter_server.serverapp")
+    app = serverapp.ServerApp()
+    app.load_config_file()
+    assert app.config.get("ContentsManager", {}).get("pre_save_hook") == "mnistkit.save_hook.pre_save_hook"
