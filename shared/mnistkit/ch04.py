@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -20,6 +21,7 @@ from .augment import RandomAffine
 from .chapter import plural
 from .metrics import change_table, markdown_table, seeds_table
 from .models import Net, SeparableNet, set_bn_momentum
+from .paths import atomic_path
 from .stats import compare, paired, summarize
 from .train import FinishBy, fit, moving_average, per_batch, progress_as
 
@@ -92,6 +94,53 @@ def split_recipe(recipe: dict) -> tuple[dict, dict]:
     writeup = {k: v for k, v in recipe.items() if not k.startswith("ours_")}
     shared = {k: writeup[k] for k in ("epochs", "batch_size", "momentum", "dropout") if k in writeup}
     return writeup, {**shared, **{k.removeprefix("ours_"): v for k, v in recipe.items() if k.startswith("ours_")}}
+
+
+def recipe_record(recipe: dict) -> dict:
+    """What the run record of ours says of its recipe: `ours`' own arguments (from `split_recipe`), the network
+    named, nothing of the write-up's StepLR."""
+    width = recipe["width"]
+    return dict(model=f"SeparableNet(width={width})" if width else "Net", schedule="OneCycleLR",
+                **{k: v for k, v in recipe.items() if k not in ("width", "epochs")})
+
+
+def save_model(path: str | Path, model: nn.Module, mnist, run: dict) -> Path:
+    """A trained `SeparableNet` as a checkpoint the playground (chapter 12) reads: its weights, the shape that
+    rebuilds it, the normalization it was trained with and which run saved it (plain tensors, numbers and strings,
+    so `torch.load(..., weights_only=True)` reads it without running pickled code). Chapters 04 and 06 call it."""
+    if not isinstance(model, SeparableNet):
+        raise ValueError(f"model {type(model).__name__} is not allowed: expected a SeparableNet (chapters 04, 06)")
+    checkpoint = {"state_dict": model.state_dict(), "shape": model.shape, "mean": mnist.mean, "std": mnist.std,
+                  "run": run["name"], "seed": run["seed"], "profile": run["profile"], "params": run["params"],
+                  "test_acc": run["epochs"][-1]["test_acc"]}
+    with atomic_path(Path(path)) as tmp:
+        torch.save(checkpoint, tmp)
+    return Path(path)
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict]:
+    """`save_model`'s checkpoint as a `SeparableNet` in eval mode, and the checkpoint (its normalization and run)."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = SeparableNet(0.0, **checkpoint["shape"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval(), checkpoint
+
+
+JOURNEY = [("01_skeleton", "model1"), ("02_less_dropout", "model2"), ("03_step_lr", "model3")]  # each chapter's run
+
+
+def journey(profile: str, runs: list[dict]) -> dict[str, list[dict]]:
+    """The course so far, one run per chapter: chapters 01-03's shown runs (`JOURNEY`, from their saved metrics in
+    `profile`; a chapter not yet run is left out) and then `runs`, this chapter's, by label."""
+    from .metrics import chapter_runs
+
+    histories = {}
+    for stem, name in JOURNEY:
+        saved = (chapter_runs(stem, profile) or {}).get(name)
+        if saved:
+            histories[f"{stem[:2]}: {name}, seed {saved.get('seed', '?')}"] = saved["epochs"]
+    histories.update({f"04: {run['name']}": run["epochs"] for run in runs})
+    return histories
 
 
 # --- the chapter's sentences, from run records ---------------------------------------------------------------------
@@ -177,7 +226,8 @@ def augmentation_verdict(without: list[dict], with_: list[dict]) -> str:
         close = "Over these seeds it cost test accuracy, beyond noise: the augmentation is too strong for this network."
     else:
         close = (f"Over these {low.n} seeds the test set does not reward it measurably: the change is within noise. "
-                 f"Final train accuracy (measured on the augmented images) moved {train.text()}"
+                 f"Final train accuracy (read while training, dropout on in both: on plain images without "
+                 f"augmentation, on augmented ones with it) moved {train.text()}"
                  + (": training got harder; whether that buys test accuracy, these seeds cannot say."
                     if train.beyond_noise and train.mean < 0 else "."))
     return f"{text}\n\n{close} {spread_text(without, with_)}"
@@ -236,26 +286,30 @@ def steps_table(search_rows: list[dict], steps: dict[str, str]) -> str:
                            "spread (pp)", "against the row it adds to (paired)"], rows)
 
 
-def timing(runs: list[dict]) -> str:
-    """Seconds per epoch: the median over `runs` of each run's mean, with the caveat that the runs were timed with
-    other jobs running on the same machine (the seeds ran side by side), so they overstate an idle machine's."""
-    per_run = [statistics.mean(e["seconds"] for e in r["epochs"]) for r in runs]
-    what = f"median over {len(per_run)} seeds" if len(per_run) > 1 else "one seed"
-    return (f"{statistics.median(per_run):.0f} s per epoch, {what}, timed with other jobs running on the machine, "
-            "so likely slower than on an idle one")
+def timing(run: dict, runs: list[dict] | None = None) -> str:
+    """Seconds per epoch of `run` and, with `runs` (its seeds), the median over them of each run's mean, with the
+    caveat that the runs were timed with other jobs running on the same machine (the seeds ran side by side), so
+    they overstate an idle machine's."""
+    def per_epoch(r: dict) -> float:
+        return statistics.mean(e["seconds"] for e in r["epochs"])
+
+    text = f"{per_epoch(run):.0f} s per epoch"
+    if runs and len(runs) > 1:
+        text += f" (median over its {len(runs)} seeds {statistics.median(per_epoch(r) for r in runs):.0f} s)"
+    return text + ", timed with other jobs running on the machine, so likely slower than on an idle one"
 
 
 def run_line(label: str, run: dict, *, last: int = LAST, seed_runs: list[dict] | None = None) -> str:
-    """One run in a line: its last epochs, final train accuracy (measured on augmented images), size, and the time
-    per epoch (`timing` of `seed_runs`, this run alone without them)."""
+    """One run in a line: its last epochs, final train accuracy (read while training: augmented images, dropout
+    on), size, and its time per epoch beside the median of `seed_runs`."""
     tail = ", ".join(f"{e['test_acc']:.2f}" for e in run["epochs"][-last:])
-    return (f"**{label}** ({len(run['epochs'])} epochs, {run['params']:,} parameters, {timing(seed_runs or [run])}): "
+    return (f"**{label}** ({len(run['epochs'])} epochs, {run['params']:,} parameters, {timing(run, seed_runs)}): "
             f"last {last} epochs {tail}%; final train accuracy {run['epochs'][-1]['train_acc']:.2f}% "
-            "(on augmented images, with dropout on)")
+            "(read while it trained: on augmented images, with dropout on)")
 
 
 STEPS = {"writeup": "the write-up's recipe", "step-mild": "milder augmentation alone",
-         "onecycle-0.05": "OneCycleLR alone", "onecycle-0.05-mild": "+ both (OneCycleLR, milder augmentation)",
+         "onecycle-0.05": "OneCycleLR alone", "onecycle-0.05-mild": "+ both together (OneCycleLR and milder augmentation)",
          "onecycle11-0.05-mild": "+ annealing done by epoch 11", "onecycle11-0.05-mild-bn0.01": "+ BatchNorm momentum 0.01",
          "separable36-ours": "+ depthwise-separable network (ours)",
          "padded-onecycle11-0.05-mild": "annealing done by epoch 11 with padding instead (not kept)",
@@ -307,8 +361,9 @@ def analysis(writeup_runs: list[dict], ours_runs: list[dict], chapter03: list[di
              augmentation_verdict(chapter03, writeup_runs),
              separable_choice(search_rows, "onecycle11-0.05-mild-bn0.01", "separable36-ours")]
     if any(r["candidate"] in STEPS for r in search_rows):
-        lines += ["**Each step on the validation split** (from the write-up's recipe down; each '+' row adds one change "
-                  "to the '+' row before it; one validation image is 0.02 pp):", steps_table(search_rows, STEPS)]
+        lines += ["**Each step on the validation split** (from the write-up's recipe down; the first '+' row puts "
+                  "the two changes above it together on the write-up's recipe, each later '+' row adds one change to "
+                  "the '+' row before it; one validation image is 0.02 pp):", steps_table(search_rows, STEPS)]
     lines += [alternative(search_rows, base, other, what) for other, (base, what) in NOT_KEPT.items()
               if any(r["candidate"] == other for r in search_rows)]
     return "\n\n".join(line for line in lines if line)

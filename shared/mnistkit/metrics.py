@@ -104,8 +104,11 @@ def change_table(before: list[dict], after: list[dict], measures: dict[str, Call
     for name, measure in measures.items():
         b, a = summarize([measure(r) for r in before]), summarize([measure(r) for r in after])
         graded[name] = diff = compare(before, after, measure)
-        rows.append([name, f"{b.mean:.2f} ± {b.std:.2f} ({b.n})", f"{a.mean:.2f} ± {a.std:.2f} ({a.n})",
-                     f"{diff.mean:+.2f}", f"{diff.low:+.2f} to {diff.high:+.2f}", diff.kind, diff.verdict])
+        # A row whose rounded means disagree with its rounded difference gets a third decimal throughout (0.054 and
+        # 0.068 print as 0.05 and 0.07, but differ by +0.014, which prints as +0.01).
+        d = 2 if abs(round(a.mean, 2) - round(b.mean, 2) - round(diff.mean, 2)) < 0.005 else 3
+        rows.append([name, f"{b.mean:.{d}f} ± {b.std:.{d}f} ({b.n})", f"{a.mean:.{d}f} ± {a.std:.{d}f} ({a.n})",
+                     f"{diff.mean:+.{d}f}", f"{diff.low:+.{d}f} to {diff.high:+.{d}f}", diff.kind, diff.verdict])
     return markdown_table(["measure", f"{labels[0]}: mean ± std (seeds)", f"{labels[1]}: mean ± std (seeds)",
                            "difference (pp)", "95% interval", "pairing", "verdict"], rows), graded
 

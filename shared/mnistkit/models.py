@@ -81,6 +81,7 @@ class SeparableNet(nn.Module):
 
     def __init__(self, dropout: float, width: int = 36, blocks: int = 3, early: int = 16, strided: bool = False):
         super().__init__()
+        self.shape = dict(width=width, blocks=blocks, early=early, strided=strided)  # rebuilds it from a checkpoint
         for name, value, low in (("width", width, 1), ("blocks", blocks, 1), ("early", early, 1)):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}={value!r} is not allowed: expected an integer >= {low}")

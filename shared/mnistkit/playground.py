@@ -237,7 +237,26 @@ def _int8_reader(path: Path) -> Reader:
     return Reader("int8 MLP", "11", read)
 
 
+def _separable_reader(name: str, chapter: str) -> Callable[[Path], Reader]:
+    """A loader for a `SeparableNet` saved by `ch04.save_model` (chapters 04 and 06), shown as `name`."""
+    def load(path: Path) -> Reader:
+        from .ch04 import load_model
+
+        model, checkpoint = load_model(path)
+        mean, std = checkpoint["mean"], checkpoint["std"]
+
+        @torch.no_grad()
+        def read(images):
+            return model((images - mean) / std).softmax(-1)
+
+        return Reader(name, chapter, read, run=f"seed {checkpoint['seed']}, {checkpoint['profile']} profile")
+
+    return load
+
+
 SAVED = {  # chapter stem -> (file in its outputs folder, loader)
+    "04_augmentation": ("separable.pt", _separable_reader("CNN", "04")),
+    "06_capstone_small": ("capstone.pt", _separable_reader("small CNN", "06")),
     "08_vit": ("vit.pt", _vit_reader),
     "11_mlp_int8_qat": ("weights_int8.npz", _int8_reader),
 }
@@ -266,7 +285,8 @@ def saved_readers(root: Path | None = None) -> tuple[dict[str, Reader], list[str
         path = root / stem / name
         if path.exists():
             reader = load(path)
-            reader.run = saved_run(root / stem / "metrics.json", SAVED_RUNS[stem])
+            if stem in SAVED_RUNS:  # the CNNs' checkpoints say which run saved them
+                reader.run = saved_run(root / stem / "metrics.json", SAVED_RUNS[stem])
             readers[reader.name] = reader
         else:
             missing.append(f"{stem}/{name} is not in {root}: run chapter {stem[:2]} in full to save it")

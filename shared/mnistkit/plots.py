@@ -5,6 +5,7 @@ Notebooks end a plotting cell with `plt.show()`.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -36,11 +37,14 @@ def plot_history(histories: dict[str, list[dict]] | list[dict], title: str = "",
         if "train_acc" in h[0]:
             axes[0].plot(ep, [e["train_acc"] for e in h], "--", marker=dot, ms=3, color=color, alpha=0.6,
                          label=f"{name} train")
-        axes[1].plot(ep, [e["test_loss"] for e in h], "-o", ms=3, color=color, label=f"{name} test")
-        if "train_loss" in h[0]:
+        # A history without a loss or a rate (a write-up's logged accuracy) gets no legend entry where it draws nothing.
+        if _drawn(h, "test_loss"):
+            axes[1].plot(ep, [e["test_loss"] for e in h], "-o", ms=3, color=color, label=f"{name} test")
+        if _drawn(h, "train_loss"):
             axes[1].plot(ep, [e["train_loss"] for e in h], "--", marker=dot, ms=3, color=color, alpha=0.6,
                          label=f"{name} train")
-        axes[2].plot(ep, [e["lr"] for e in h], "-o", ms=3, color=color, label=name)
+        if _drawn(h, "lr"):
+            axes[2].plot(ep, [e["lr"] for e in h], "-o", ms=3, color=color, label=name)
     if target is not None:
         axes[0].axhline(target, color="grey", lw=0.8, ls=":", label=f"{target}%")
     axes[0].set(title="accuracy (%)", xlabel="epoch")
@@ -58,6 +62,34 @@ def plot_history(histories: dict[str, list[dict]] | list[dict], title: str = "",
         _plain_log_ticks(ax)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _drawn(history: list[dict], key: str) -> bool:
+    """Whether a history has a number to draw for `key` (not absent, not all NaN)."""
+    return any(isinstance(e.get(key), (int, float)) and not math.isnan(e[key]) for e in history)
+
+
+def plot_journey(histories: dict[str, list[dict]], title: str, target: float = 99.4,
+                 ylim: tuple[float, float] = (97.5, 99.8)):
+    """Test accuracy per epoch of one run per chapter, zoomed to where they differ (`ylim`; an epoch below it is
+    marked at the bottom edge), and each run's learning rate; the legends sit beside the panels, off the curves."""
+    fig, (acc, rate) = plt.subplots(1, 2, figsize=(15, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+    for i, (name, h) in enumerate(histories.items()):
+        ep = [e["epoch"] for e in h]
+        acc.plot(ep, [max(e["test_acc"], ylim[0]) for e in h], "-o", ms=3, color=f"C{i}", label=name)
+        rate.plot(ep, [e["lr"] for e in h], "-o", ms=3, color=f"C{i}", label=name)
+    acc.axhline(target, color="grey", lw=0.8, ls=":", label=f"{target}%")
+    acc.set(title=f"test accuracy (%), from {ylim[0]:g}%", xlabel="epoch", ylim=ylim)
+    rate.set(title="learning rate", xlabel="epoch", yscale="log")
+    _plain_log_ticks(rate)
+    for ax in (acc, rate):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.grid(alpha=0.3)
+    rate.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+    acc.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -92,12 +124,15 @@ def plot_digits(images: torch.Tensor, titles: list[str] | None = None, ncols: in
     return fig
 
 
-def plot_misclassified(x: torch.Tensor, y: torch.Tensor, predicted: torch.Tensor, n: int = 30, ncols: int = 10):
-    """The first `n` test digits the model gets wrong, titled 'pred p / true t'."""
+def plot_misclassified(x: torch.Tensor, y: torch.Tensor, predicted: torch.Tensor, n: int = 30, ncols: int = 10,
+                       run: str = ""):
+    """The first `n` test digits the model gets wrong, titled 'pred p / true t'; `run` names whose mistakes."""
     wrong = (predicted != y).nonzero().flatten()[:n].cpu()
     titles = [f"pred {int(predicted[i])} / true {int(y[i])}" for i in wrong]
+    head = f"{run}: " if run else ""
     return plot_digits(x[wrong.to(x.device)], titles, ncols=ncols,
-                       title=f"{int((predicted != y).sum())} of {len(y)} test digits misclassified (first {len(wrong)} shown)",
+                       title=f"{head}{int((predicted != y).sum())} of {len(y)} test digits misclassified "
+                             f"(first {len(wrong)} shown)",
                        colors=["crimson"] * len(wrong), size=1.5)
 
 
@@ -126,7 +161,7 @@ def show_test_errors(model: torch.nn.Module, data, out: str | Path, title: str) 
     from .train import predict  # train does not import plots; importing here keeps plots light
 
     predicted = predict(model, data.test_x, data.normalize).argmax(dim=1)
-    save_figure(plot_misclassified(data.test_x, data.test_y, predicted), Path(out) / "misclassified.png")
+    save_figure(plot_misclassified(data.test_x, data.test_y, predicted, run=title), Path(out) / "misclassified.png")
     plt.show()
     save_figure(plot_confusion(data.test_y, predicted, title=f"{title}: confusion matrix on the test set"),
                 Path(out) / "confusion.png")

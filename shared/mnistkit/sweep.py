@@ -73,33 +73,34 @@ def run_point(notebook: str, folder: str, parameters: dict, threads: int) -> dic
         return {"status": "failed", "error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}"}
 
 
-def point_scores(folder: Path, run: str | None = None) -> dict | None:
-    """Final and best test accuracy, epochs and s/epoch of the point's run (its first run, or the one named)."""
+def point_scores(folder: Path, run: str | None = None) -> list[dict]:
+    """Final and best test accuracy, epochs and s/epoch of each run the point saved (or of the one named); [] when
+    it saved none."""
     paths = sorted(folder.glob("*/metrics.json"))
     if not paths:
-        return None
-    runs = load_metrics(paths[0])["runs"]
-    chosen = next((r for r in runs if r["name"] == run), None) if run else runs[0]
-    if chosen is None:
-        return None
-    epochs = chosen["epochs"]
-    return {"run": chosen["name"], "params": chosen["params"], "final_test_acc": epochs[-1]["test_acc"],
-            "best_test_acc": max(e["test_acc"] for e in epochs), "epochs": len(epochs),
-            "seconds_per_epoch": sum(e["seconds"] for e in epochs) / len(epochs)}
+        return []
+    runs = [r for r in load_metrics(paths[0])["runs"] if run is None or r["name"] == run]
+    return [{"run": r["name"], "params": r["params"], "final_test_acc": r["epochs"][-1]["test_acc"],
+             "best_test_acc": max(e["test_acc"] for e in r["epochs"]), "epochs": len(r["epochs"]),
+             "seconds_per_epoch": sum(e["seconds"] for e in r["epochs"]) / len(r["epochs"])} for r in runs]
 
 
 def sweep_table(sweep_dir: Path, run: str | None = None) -> tuple[str, list[dict]]:
-    """The sweep's RESULTS table (markdown) and its rows, read from sweep.json and the points' metrics."""
+    """The sweep's RESULTS table (markdown) and its rows, read from sweep.json and the points' metrics: a row per
+    run a point saved (a notebook that trains several designs saves several), with a "run" column where any point
+    saved more than one."""
     manifest = json.loads((sweep_dir / "sweep.json").read_text())
     axes = list(manifest["axes"])
     rows = []
     for entry in manifest["points"]:
-        scores = point_scores(sweep_dir / entry["folder"], run) if entry.get("status") == "ok" else None
-        rows.append({**entry["parameters"], "status": entry.get("status", "not run"), **(scores or {}),
-                     "folder": entry["folder"], "error": entry.get("error", "")})
+        scores = point_scores(sweep_dir / entry["folder"], run) if entry.get("status") == "ok" else []
+        rows += [{**entry["parameters"], "status": entry.get("status", "not run"), **score,
+                  "folder": entry["folder"], "error": entry.get("error", "")} for score in scores or [{}]]
     rows.sort(key=lambda r: -r.get("final_test_acc", -1))
-    header = axes + ["status", "params", "final test %", "best test %", "epochs", "s / epoch"]
+    named = len(rows) > len(manifest["points"])  # some point saved several runs: say which row is which
+    header = axes + ["run"] * named + ["status", "params", "final test %", "best test %", "epochs", "s / epoch"]
     table = markdown_table(header, [[f"{r[a]:g}" if isinstance(r[a], float) else str(r[a]) for a in axes]
+                                    + [r.get("run", "")] * named
                                     + [r["status"], r.get("params"), r.get("final_test_acc"),
                                     r.get("best_test_acc"), r.get("epochs"), r.get("seconds_per_epoch")] for r in rows])
     return table, rows

@@ -223,3 +223,17 @@ def test_course_run_summary_reports_the_recorded_run(tmp_path):
     text = course_run_summary(tmp_path)
     assert "`0123456789ab`" in text and "**90.0 min** wall-clock" in text and "2 chapter(s) at a time" in text
     assert "| 01_skeleton | 1,200 | 20.0 | 1 | ok |" in text and "| 02_less_dropout | – | – | 1 | running |" in text
+
+
+def test_change_table_gives_a_row_a_third_decimal_only_where_rounding_would_disagree():
+    from mnistkit.metrics import change_table
+
+    before = [{"seed": k, "v": v} for k, v in enumerate([0.054, 0.050, 0.058], 1)]
+    after = [{"seed": k, "v": v} for k, v in enumerate([0.068, 0.066, 0.070], 1)]
+    table, graded = change_table(before, after, {"spread (pp)": lambda r: r["v"]})
+    row = table.splitlines()[-1]
+    assert "0.054 ± " in row and "0.068 ± " in row and f"{graded['spread (pp)'].mean:+.3f}" in row
+    plain = [{"seed": k, "v": v} for k, v in enumerate([99.20, 99.30, 99.25], 1)]
+    moved = [{"seed": k, "v": v + 0.1} for k, v in enumerate([99.20, 99.30, 99.25], 1)]
+    row = change_table(plain, moved, {"test %": lambda r: r["v"]})[0].splitlines()[-1]
+    assert "99.25 ± 0.05 (3)" in row and "| +0.10 |" in row
