@@ -20,7 +20,7 @@ from torch import nn
 
 from .chapter import plural
 from .metrics import markdown_table, run_record, save_metrics
-from .stats import Difference, compare, paired, summarize
+from .stats import Difference, compare, paired, signed, summarize
 from .train import fit, per_batch, progress_as
 from .writeups import writeup
 
@@ -71,7 +71,8 @@ class AttentionBlock(nn.Module):
     def scores(self, t: torch.Tensor) -> torch.Tensor:
         """(n, heads, tokens, tokens): how much each token attends to each other one, before the softmax."""
         scores = self.split(self.w_q(t)) @ self.split(self.w_k(t)).transpose(-2, -1)
-        if self.scaled:  # without it, scores grow with d and the softmax saturates: near one-hot, tiny gradients
+        if self.scaled:  # the textbook reason: unscaled scores grow with d and can saturate the softmax (the chapter
+            # measures what its unscaled model's attention looked like: not one-hot)
             scores = scores / math.sqrt(t.shape[-1] // self.heads)
         return scores
 
@@ -339,7 +340,18 @@ def graded_text(before: list[dict], after: list[dict], measure: Callable[[dict],
     if diff is None:
         effect = measure(after[0]) - measure(before[0]) if before and after else float("nan")
         return f"{effect:+.2f} {unit} on one seed: no verdict"
-    return f"{diff.text(unit)}; {seeds_moved(before, after, measure)}"
+    return f"{diff.text(unit)}{barely(diff, unit)}; {seeds_moved(before, after, measure)}"
+
+
+def barely(diff: Difference, unit: str = "pp") -> str:
+    """', barely: ...' when an interval excludes zero by less than a twentieth of its effect (one more seed could
+    put zero inside it); '' otherwise."""
+    if not diff.beyond_noise:
+        return ""
+    near = diff.low if diff.mean > 0 else diff.high
+    if abs(near) >= abs(diff.mean) / 20:
+        return ""
+    return f", barely: the interval's near end is {signed(near)} {unit}, close to zero"
 
 
 # ---------------------------------------------------------------------------------------------- generated tables
@@ -395,32 +407,58 @@ def ablation_table(runs: dict[str, list[dict]], ablations: dict[str, Ablation], 
 
 
 def ranking_text(runs: dict[str, list[dict]], names: list[str]) -> str:
-    """`names` by their mean over seeds, each step down graded: 'sinusoidal (65.4%) > large (50.0%; −15.4 pp ...)'."""
+    """`names` by their mean over seeds, each graded against the one above it: 'sinusoidal (65.4%), then large
+    (50.0%; below sinusoidal: beyond noise), ...'."""
     mean = {n: summarize([final_acc(r) for r in runs[n]]).mean for n in names}
     ranked = sorted(names, key=mean.get, reverse=True)
     steps = [f"{ranked[0].removeprefix('pe-')} ({mean[ranked[0]]:.1f}%)"]
     for upper, lower in zip(ranked, ranked[1:]):
         diff = grade(runs[upper], runs[lower])
         verdict = "one seed: no verdict" if diff is None else diff.verdict
-        steps.append(f"{lower.removeprefix('pe-')} ({mean[lower]:.1f}%; {verdict})")
-    return " > ".join(steps)
+        steps.append(f"{lower.removeprefix('pe-')} ({mean[lower]:.1f}%; the gap to {upper.removeprefix('pe-')} above "
+                     f"it: {verdict})")
+    return ", then ".join(steps)
 
 
 # ------------------------------------------------------------------------------------------------ the analysis
 def plateau_text(runs: dict[str, list[dict]], sgd_names: list[str], label_entropy: float) -> str:
-    """How many plain-SGD runs never left chance, how many left it late, and their first-epoch loss."""
+    """How many plain-SGD runs never left chance, left it and fell back, or left it late; their first-epoch loss;
+    and, measured within each configuration, whether the seed that left chance sooner ended higher."""
     every = [run for n in sgd_names for run in runs[n]]
-    stuck = [r for r in every if epochs_at_chance(r["epochs"]) == len(r["epochs"])]
-    late = [r for r in every if 0 < epochs_at_chance(r["epochs"]) < len(r["epochs"])]
+    at_end = [r for r in every if r["epochs"][-1]["top_share"] >= AT_CHANCE]
+    stuck = [r for r in at_end if epochs_at_chance(r["epochs"]) == len(r["epochs"])]
+    fell = [r for r in at_end if r not in stuck]
+    late = [r for r in every if r not in at_end and epochs_at_chance(r["epochs"]) > 0]
     first = [r["epochs"][0]["train_loss"] for r in every if r["epochs"][0]["top_share"] >= AT_CHANCE]
-    text = (f"**The plateau:** of {len(every)} plain-SGD runs, {len(stuck)} never left chance "
-            f"({', '.join(r['name'] for r in stuck) or 'none'}) and {len(late)} left it only after 1 or more epochs. ")
+    names = ", ".join(r["name"] for r in stuck) or "none"
+    text = (f"**The plateau:** of {len(every)} plain-SGD runs, {len(stuck)} never left chance ({names})"
+            + (f", {len(fell)} left it and fell back onto it by the last epoch ({', '.join(r['name'] for r in fell)})"
+               if fell else "")
+            + f", and {len(late)} left it for good only after 1 or more epochs. ")
     if first:
         text += (f"The {len(first)} runs at chance in their first epoch had a first-epoch training loss of "
                  f"{min(first):.3f}–{max(first):.3f}, against the label entropy of {label_entropy:.3f} nats. ")
-    text += ("For those runs, the accuracy after the last epoch also depends on when the run left chance, which "
-             "differs from seed to seed (the epochs at chance per seed, in the tables above).")
+    sooner, pairs = _sooner_ends_higher(runs, sgd_names)
+    if pairs:
+        text += (f"Within each configuration, of the {plural(pairs, 'pair')} of seeds that spent different numbers of "
+                 f"epochs at chance, the seed that left sooner ended with the higher accuracy in {sooner} (the epochs at "
+                 "chance per seed are in the tables above).")
     return text + " " + residual_plateau_text(runs)
+
+
+def _sooner_ends_higher(runs: dict[str, list[dict]], names: list[str]) -> tuple[int, int]:
+    """Over the pairs of seeds of one configuration with different epochs at chance: how many pairs the seed with
+    fewer epochs there ended with the higher final accuracy, and how many pairs there are."""
+    from itertools import combinations
+
+    sooner = pairs = 0
+    for name in names:
+        for a, b in combinations(runs[name], 2):
+            ca, cb = epochs_at_chance(a["epochs"]), epochs_at_chance(b["epochs"])
+            if ca != cb:
+                pairs += 1
+                sooner += (final_acc(a) > final_acc(b)) == (ca < cb) and final_acc(a) != final_acc(b)
+    return sooner, pairs
 
 
 RESIDUAL_PAIRS = [("fix-heads", "fix-residual-ln"), ("pe-sinusoidal", "alone-residual-ln")]  # without -> with
@@ -636,7 +674,7 @@ def plateau_table(records: dict[str, dict]) -> str:
 
 def label_entropy(labels: torch.Tensor) -> float:
     """The loss of predicting the label frequencies, whatever the image (nats)."""
-    counts = labels.bincount(minlength=10).double() / len(labels)
+    counts = labels.cpu().bincount(minlength=10).double() / len(labels)  # float64: not on MPS
     return float(-(counts * counts.log()).sum())
 
 

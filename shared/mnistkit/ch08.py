@@ -102,7 +102,7 @@ def results(run: dict, claim: dict) -> str:
             ["last 3 epochs %", ", ".join(f"{t:.2f}" for t in tests[-3:])],
             [f"first epoch ≥ {TARGET}%", first],
             ["parameters", run["params"]],
-            ["training time (wall clock)", f"{run['training_minutes']:.1f} min ({sum(seconds) / len(seconds):.0f} s/epoch "
+            ["training time (the training passes, wall clock; evaluation not counted)", f"{run['training_minutes']:.1f} min ({sum(seconds) / len(seconds):.0f} s/epoch "
                                            f"on average, {min(seconds):.0f} to {max(seconds):.0f} s, on {run['device']} in "
                                            f"{run['precision']}, {plural(run['threads'], 'thread')})"],
             ["the write-up reported", f"{claim['value']:.2f}% ({claim['metric']}; d_model {claim['d_model']}, "
@@ -222,7 +222,8 @@ def writeup_text(seed_runs: list[dict], claim: dict) -> str:
                                                      else f"{above} of our {len(values)} seeds")
     return (f"- The write-up reported {claim['value']:.2f}% ({claim['metric']}, one run) and hoped for more than "
             f"{claim['hoped']:g}%, with d_model {claim['d_model']}, feed-forward {claim['ff_dim']}, {claim['depth']} "
-            f"blocks and {28 // claim['patch']}×{28 // claim['patch']} patches ({size:,} parameters in this code). "
+            f"blocks and patches of {claim['patch']}×{claim['patch']} pixels ({(28 // claim['patch']) ** 2} tokens; "
+            f"{size:,} parameters in this code). "
             f"{seeds[0].upper() + seeds[1:]} scored {'above' if above else 'at or below'} it (final test "
             + (f"{values[0]:.2f}%" if len(values) == 1 else f"{min(values):.2f}–{max(values):.2f}%")
             + f") with {ours:,} parameters, {ours / size:.0%} of "
@@ -239,7 +240,7 @@ def time_text(seed_runs: list[dict]) -> str:
     slowest, fastest = (f(clean, key=lambda r: r["training_minutes"]) for f in (max, min))
     per_seed = ", ".join(f"seed {r.get('seed')}: {r['training_minutes']:.1f}" for r in sorted(
         seed_runs, key=lambda r: r.get("seed", 0)))
-    lines = [f"- Training minutes per seed, wall clock ({per_seed}) on {slowest['device']}, "
+    lines = [f"- Training minutes per seed, the training passes on the wall clock, evaluation not counted ({per_seed}) on {slowest['device']}, "
              f"{plural(slowest['threads'], 'thread')}, {slowest['precision']}."]
     pace = [e["seconds"] for e in fastest["epochs"]]
     for r in loaded:

@@ -24,8 +24,11 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     return path
 
 
-def plot_history(histories: dict[str, list[dict]] | list[dict], title: str = "", target: float | None = 99.4):
-    """Accuracy (train dashed, test solid), loss and learning rate per epoch, for one or several runs."""
+def plot_history(histories: dict[str, list[dict]] | list[dict], title: str = "", target: float | None = 99.4,
+                 train: str = "train_acc"):
+    """Accuracy (train dashed, test solid), loss and learning rate per epoch, for one or several runs. `train` names
+    the train accuracy drawn: "train_acc", read while training (dropout and augmentation on), or "train_eval_acc",
+    measured after each epoch in eval mode (chapters 05 and 08 record it); the legend says which."""
     if isinstance(histories, list):
         histories = {"run": histories}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
@@ -34,9 +37,9 @@ def plot_history(histories: dict[str, list[dict]] | list[dict], title: str = "",
         ep = [e["epoch"] for e in h]
         dot = "o" if len(ep) == 1 else None  # a dashed line of one point draws nothing
         axes[0].plot(ep, [e["test_acc"] for e in h], "-o", ms=3, color=color, label=f"{name} test")
-        if "train_acc" in h[0]:
-            axes[0].plot(ep, [e["train_acc"] for e in h], "--", marker=dot, ms=3, color=color, alpha=0.6,
-                         label=f"{name} train")
+        if train in h[0]:
+            axes[0].plot(ep, [e[train] for e in h], "--", marker=dot, ms=3, color=color, alpha=0.6,
+                         label=f"{name} train" + (" (eval mode)" if train == "train_eval_acc" else ""))
         # A history without a loss or a rate (a write-up's logged accuracy) gets no legend entry where it draws nothing.
         if _drawn(h, "test_loss"):
             axes[1].plot(ep, [e["test_loss"] for e in h], "-o", ms=3, color=color, label=f"{name} test")

@@ -53,6 +53,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     """The precision a run uses: `precision` itself, or for "auto" the fastest one this device computes natively."""
     check_choice("precision", precision, PRECISIONS)
     device = torch.device(device)
+    if device.type == "mps" and precision not in ("auto", "fp32"):
+        raise ParameterError(f"parameter precision={precision!r} is not allowed on mps: the course runs Apple silicon's "
+                             "GPU in fp32 only (its autocast is not measured here); use 'fp32' or 'auto'")
     if precision == "fp16" and device.type != "cuda":
         raise ParameterError(f"parameter precision='fp16' is not allowed on {device}: fp16 autocast is for CUDA; "
                              "use 'bf16', 'fp32' or 'auto'")
@@ -60,7 +63,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
+    return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"  # MPS: fp32
 
 
 def autocast(precision: str, device: torch.device):

@@ -139,13 +139,14 @@ class Summary:
 
     @property
     def holds(self) -> str:
-        """'met on every seed (5 of 5)', 'not met: k of n seeds hold', or '' without a target."""
+        """'met on every seed (5 of 5)', 'not met: k of n seeds hold', or '' without a target; one seed is never
+        "met" (a verdict needs several seeds): 'held on the one seed run (one seed: no verdict over seeds)'."""
         if self.holding is None:
             return ""
         if self.met:
-            return f"met on every seed ({self.n} of {self.n})" if self.n > 1 else "met on the one seed run"
+            return f"met on every seed ({self.n} of {self.n})" if self.n > 1 else "held on the one seed run (one seed: no verdict over seeds)"
         if self.n == 1:
-            return "not met (on the one seed run)"
+            return "not held on the one seed run (one seed: no verdict over seeds)"
         return f"not met: {self.holding} of {self.n} seeds hold"
 
     def text(self, unit: str = "%") -> str:

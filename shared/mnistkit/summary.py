@@ -37,6 +37,9 @@ class Summary:
     rows: list[LayerRow] = field(default_factory=list)
     total_params: int = 0
     trainable_params: int = 0
+    # Parameters a module holds itself beside its layers (a ViT's CLS token and positional embedding): no forward
+    # hook sees them, so they get rows of their own, named, and the table adds up to the total.
+    held: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def final_rf(self) -> int | None:
@@ -51,6 +54,8 @@ class Summary:
             rf = "" if r.rf is None else r.rf
             jump = "" if r.jump is None else r.jump
             out.append(f"{r.name:<24}{_shape(r.output_shape):<20}{r.params:>9,}{rf:>7}{jump:>6}")
+        for name, count in self.held:
+            out.append(f"{name + ' (parameter)':<44}{count:>9,}")
         out += [line, f"Total params: {self.total_params:,}", f"Trainable params: {self.trainable_params:,}"]
         if self.final_rf is not None:
             out.append(f"Final RF: {self.final_rf}x{self.final_rf}")
@@ -124,6 +129,8 @@ def summarize(model: nn.Module, input_shape: tuple = (1, 28, 28), device=None, *
                 name += f" (stride={s})"
         params = sum(p.numel() for p in module.parameters(recurse=False))
         summary.rows.append(LayerRow(name, out_shape, params, rf if spatial else None, jump if spatial else None))
+    summary.held = [(f"{prefix}.{name}" if prefix else name, p.numel()) for prefix, module in model.named_modules()
+                    if list(module.children()) for name, p in module.named_parameters(recurse=False)]
     summary.total_params = sum(p.numel() for p in model.parameters())
     summary.trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return summary

@@ -351,8 +351,10 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
         train = train_epoch(trained, optimizer, data, batch_size=batch_size, generator=generator, task=task,
                             desc=f"epoch={epoch:02d}", batch_scheduler=schedule if per_epoch is None else None,
                             precision=precision, average=model if averaged else None)
-        if data.device.type == "cuda":
+        if data.device.type == "cuda":  # the time of the work, not of queueing it
             torch.cuda.synchronize()
+        elif data.device.type == "mps":
+            torch.mps.synchronize()
         seconds = time.perf_counter() - start
         val = None if getattr(data, "val_x", None) is None else evaluate(
             scored, data.val_x, data.val_y, data.normalize, loss_fn=task.loss, correct_fn=task.correct,

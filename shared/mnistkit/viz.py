@@ -93,7 +93,7 @@ def map_consistency(maps: torch.Tensor) -> float:
     """Mean Pearson correlation between the attention maps of every pair of images ((n, ...) -> a number in
     [-1, 1]): near 1, the map is the same whatever the digit (fixed places of the grid); near 0, it moves with
     the image."""
-    flat = maps.flatten(1).double()
+    flat = maps.flatten(1).cpu().double()  # float64 (MPS has none): a number, not a tensor, comes back
     if len(flat) < 2:
         raise ValueError(f"{len(flat)} map(s): a correlation between images needs at least 2")
     flat = flat - flat.mean(1, keepdim=True)

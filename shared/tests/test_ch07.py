@@ -83,7 +83,17 @@ def test_reproducibility_reads_the_std_against_the_write_ups_two_points():
 def test_ranking_grades_each_step_down():
     runs = {"pe-a": over("pe-a", [50, 51, 52]), "pe-b": over("pe-b", [50.5, 50, 51.8]), "pe-c": over("pe-c", [10, 11, 12])}
     text = ch07.ranking_text(runs, ["pe-a", "pe-b", "pe-c"])
-    assert text.startswith("a (51.0%) > b (50.8%; within noise (3 seeds)) > c (11.0%; beyond noise)")
+    # Each verdict names the pair it grades: the gap between an item and the one above it.
+    assert text.startswith("a (51.0%), then b (50.8%; the gap to a above it: within noise (3 seeds)), "
+                           "then c (11.0%; the gap to b above it: beyond noise)")
+
+
+def test_an_interval_that_barely_excludes_zero_says_so():
+    before, after = over("pe-large", [50.0, 50.0, 50.0]), over("pe-sinusoidal", [59.0, 65.0, 71.0])  # +9, +15, +21
+    text, diff = ch07.graded_text(before, after), ch07.grade(before, after)
+    assert diff.beyond_noise and 0 < diff.low < diff.mean / 20
+    assert "barely: the interval's near end is" in text
+    assert "barely" not in ch07.graded_text(over("pe-a", [50, 51, 52]), over("pe-c", [10, 11, 12]))
 
 
 def test_seed_rank_and_grouping():
@@ -114,7 +124,7 @@ def test_the_analysis_grades_every_conclusion_and_never_calls_one_seed_beyond():
                          label_entropy=2.30, profiles={"fix-scaled": profile, "pe-sinusoidal": profile}, seed=1)
     assert "beyond" not in text and "no verdict" in text and "**not met**" in text
     assert "**p3-lr-drop** (10 epochs, 0.01 → 0.005 after epoch 3) against p3-10-epochs" in text
-    assert "of 9 plain-SGD runs, 0 never left chance" in text and "9 left it only after 1 or more epochs" in text
+    assert "of 9 plain-SGD runs, 0 never left chance" in text and "9 left it for good only after 1 or more epochs" in text
     assert "**alone-adamw** (AdamW + one-cycle alone) against pe-sinusoidal, changing AdamW + one-cycle (was plain SGD):" in text
     assert "**alone-heads** (4 heads alone) against pe-sinusoidal: " in text  # the same recorded recipe: nothing listed
 
@@ -219,3 +229,23 @@ def test_residual_plateau_is_read_only_against_a_control_that_had_one():
             "cannot show a plateau removed") in text
     del runs["fix-heads"]
     assert "beyond" not in ch07.residual_plateau_text(runs)
+
+
+def test_the_plateau_counts_a_run_that_fell_back_apart_from_one_that_never_left():
+    fell_back = run("lr-0.001", 3, [11.35, 20.0, 11.35, 11.35, 11.35], at_chance=0)
+    for i in (0, 2, 3, 4):
+        fell_back["epochs"][i]["top_share"] = 1.0
+    runs = {"lr-0.001": [run("lr-0.001", 1, [11.35] * 5, at_chance=5), fell_back],
+            "lr-0.005": [run("lr-0.005", 1, [11.35, 20.0, 24.0], at_chance=1),
+                         run("lr-0.005", 2, [11.35, 11.35, 15.0], at_chance=2),
+                         run("lr-0.005", 3, [11.35, 30.0, 35.0], at_chance=1)],
+            "fix-heads": [], "fix-residual-ln": [], "pe-sinusoidal": [], "alone-residual-ln": []}
+    text = ch07.plateau_text(runs, ["lr-0.001", "lr-0.005"], 2.301)
+    assert "of 5 plain-SGD runs, 1 never left chance (lr-0.001-seed1)" in text
+    assert "1 left it and fell back onto it by the last epoch (lr-0.001-seed3)" in text
+    assert "and 3 left it for good only after 1 or more epochs" in text
+    # lr-0.001: 5 epochs at chance against 4, both end at 11.35 (a tie is not "higher"); lr-0.005: seed 2 (2 epochs)
+    # against seeds 1 and 3 (1 epoch): both of those ended higher; seeds 1 and 3 tie on epochs.
+    assert "of the 3 pairs of seeds that spent different numbers of epochs at chance, the seed that left sooner " \
+           "ended with the higher accuracy in 2" in text
+    assert "depends on when" not in text

@@ -162,6 +162,8 @@ def test_the_writeup_is_quoted_from_its_file_and_compared_seed_by_seed():
     text = ch08.writeup_text(runs, CLAIM)
     assert "The write-up reported 97.57%" in text and "2 of our 3 seeds scored above it" in text
     assert f"{ch08.writeup_params(CLAIM):,} parameters" in text and "every one" not in text
+    # The write-up's patches are 4 pixels wide, a 7x7 grid of them: the size is in pixels, the grid in tokens.
+    assert f"patches of {CLAIM['patch']}×{CLAIM['patch']} pixels ({(28 // CLAIM['patch']) ** 2} tokens" in text
     assert "Every one of our 3 seeds" in ch08.writeup_text([record(s, 99.5) for s in (1, 2, 3)], CLAIM)
     assert "Our one seed scored above it (final test 99.50%)" in ch08.writeup_text([record(1, 99.5)], CLAIM)
 

@@ -17,7 +17,7 @@ from mnistkit.params import ParameterError, apply_profile, check_choice, check_f
     (lambda: check_list("seeds", [], lambda n, v: check_int(n, v)), "seeds=[]"),
     (lambda: check_list("seeds", [1, "2"], lambda n, v: check_int(n, v)), "parameter seeds[1]='2' is not allowed"),
     (lambda: check_list("seeds", [1, 1], lambda n, v: check_int(n, v)), "no duplicates"),
-    (lambda: pick_device("tpu"), "parameter device='tpu' is not allowed: expected 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    (lambda: pick_device("tpu"), "parameter device='tpu' is not allowed: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"),
 ])
 def test_errors_name_the_parameter_and_the_allowed_values(call, text):
     with pytest.raises(ParameterError) as info:
@@ -72,3 +72,17 @@ def test_start_checks_a_chapters_hyperparameters_by_name_against_one_table():
         start("03_step_lr", profile="quick", seed=1, device="cpu", batch_size=1.5)
     with pytest.raises(ParameterError, match="parameter wobble=3 is not allowed: it has no range"):
         start("03_step_lr", profile="quick", seed=1, device="cpu", wobble=3)
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    from mnistkit import params
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(params, "_mps_available", lambda: mps)
+    assert pick_device("auto").type == expected
+    if mps:
+        assert pick_device("mps") == torch.device("mps")
+    else:
+        with pytest.raises(ParameterError, match="parameter device='mps' is not allowed: MPS .* is not available"):
+            pick_device("mps")

@@ -18,6 +18,18 @@ def test_auto_follows_the_hardware(monkeypatch):
     assert mp.resolve_precision("bf16", cpu) == "bf16" and mp.resolve_precision("fp32", cpu) == "fp32"
 
 
+def test_auto_on_each_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert mp.resolve_precision("auto", torch.device("cuda")) == "fp16"  # with loss scaling
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert mp.resolve_precision("auto", torch.device("cuda")) == "bf16"
+    mps = torch.device("mps")  # a device name only: nothing runs on it
+    assert mp.resolve_precision("auto", mps) == "fp32" and mp.resolve_precision("fp32", mps) == "fp32"
+    for low in ("bf16", "fp16"):
+        with pytest.raises(ParameterError, match=f"precision='{low}' is not allowed on mps: .* use 'fp32' or 'auto'"):
+            mp.resolve_precision(low, mps)
+
+
 def test_bad_precision_is_refused_with_what_is_allowed():
     with pytest.raises(ParameterError, match="precision='fp8' is not allowed: expected one of 'auto', 'fp32'"):
         mp.resolve_precision("fp8", torch.device("cpu"))

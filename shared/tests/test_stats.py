@@ -73,8 +73,8 @@ def test_met_only_when_every_seed_holds():
     assert four_of_five.holding == 4 and not four_of_five.met
     assert four_of_five.holds == "not met: 4 of 5 seeds hold" and "every" not in four_of_five.holds
     assert summarize([99.45, 99.41], target=99.4).holds == "met on every seed (2 of 2)"
-    assert summarize([99.45], target=99.4).holds == "met on the one seed run"
-    assert summarize([99.35], target=99.4).holds == "not met (on the one seed run)"
+    assert summarize([99.45], target=99.4).holds == "held on the one seed run (one seed: no verdict over seeds)"
+    assert summarize([99.35], target=99.4).holds == "not held on the one seed run (one seed: no verdict over seeds)"
     s = summarize([99.45, 99.41, 99.39, 99.50, 99.47])
     assert s.worst == 99.39 and s.holds == "" and s.std == pytest.approx(scipy_stats.tstd(s.values))
     assert s.text() == "99.44 ± 0.04% over 5 seeds (worst 99.39%)"
