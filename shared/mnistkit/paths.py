@@ -1,8 +1,9 @@
 """Where things live (repo root, data, outputs) and how files are written safely.
 
-Every default is resolved from this package's location, never from the
-current working directory, so JupyterLab, papermill and pytest agree
-whatever folder they start in.
+In a clone of the course every default is resolved from this package's location, never from the current working
+directory, so JupyterLab, papermill and pytest agree whatever folder they start in. Installed on its own (a wheel,
+`pip install "mnistkit @ git+<repo>#subdirectory=shared"`: one chapter opened outside a clone, on Colab say) there
+is no repository: the course's root is then the folder the notebook runs in, with `data/` and `outputs/` beside it.
 """
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import os
 import tempfile
 from pathlib import Path
 
-# shared/mnistkit/paths.py -> the repository root is two folders up.
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# shared/mnistkit/paths.py -> the repository root is two folders up, when the package lives in a clone.
+_TWO_UP = Path(__file__).resolve().parents[2]
+IN_CLONE = (_TWO_UP / "shared" / "mnistkit").is_dir() and (_TWO_UP / "notebooks").is_dir()
+REPO_ROOT = _TWO_UP if IN_CLONE else Path.cwd().resolve()
 
 DATA_ENV = "MNIST_COURSE_DATA"
 OUTPUTS_ENV = "MNIST_COURSE_OUTPUTS"
