@@ -1,10 +1,10 @@
 """Independent runs side by side (`mnistkit.parallel`): the same histories as one after the other, in order."""
 import pytest
 import torch
+from test_train import toy_data
 
 from mnistkit import ch01
 from mnistkit.parallel import WORKERS_ENV, default_workers, side_by_side
-from test_train import toy_data
 
 
 def test_side_by_side_gives_the_histories_of_one_after_the_other_in_the_calls_order():
