@@ -70,16 +70,25 @@ def test_a_course_run_is_recorded_notebook_by_notebook(tmp_path, monkeypatch):
     assert not (tmp_path / "outputs" / "02_broken").exists()  # a failed chapter is not put in place
 
 
-STAMP = ('import json, os, time\nfrom mnistkit.paths import chapter_dir\nstart = time.time()\ntime.sleep({sleep})\n'
+STAMP = ('import json, os, time\nfrom pathlib import Path\nfrom mnistkit.paths import chapter_dir\nstart = time.time()\n'
+         'time.sleep({sleep})\n'
+         # A rendezvous, not a race against kernel start-up: each of two lanes marks its start, then waits for the
+         # other's mark; run one after the other, the first waits in vain and says so.
+         'met = None\nif {meet!r}:\n    Path({meet!r}, "{stem}").touch()\n    deadline = time.time() + 90\n'
+         '    while time.time() < deadline and len(list(Path({meet!r}).iterdir())) < 2:\n        time.sleep(0.1)\n'
+         '    met = len(list(Path({meet!r}).iterdir())) == 2\n'
          '(chapter_dir("{stem}", "quick") / "metrics.json").write_text(json.dumps({{"start": start, "end": time.time(), '
-         '"threads": os.environ.get("OMP_NUM_THREADS")}}))\n')
+         '"met": met, "threads": os.environ.get("OMP_NUM_THREADS")}}))\n')
 
 
 def test_lanes_run_chapters_side_by_side_and_a_lone_chapter_by_itself(tmp_path, monkeypatch):
     books = tmp_path / "notebooks"
     books.mkdir()
-    for stem, sleep in [("01_long", 6), ("02_short", 1), ("03_short", 1), ("04_alone", 1), ("05_reader", 0)]:
-        notebook(books / f"{stem}.ipynb", STAMP.format(stem=stem, sleep=sleep))
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    for stem, sleep in [("01_long", 3), ("02_short", 1), ("03_short", 1), ("04_alone", 1), ("05_reader", 0)]:
+        lane = str(meet) if stem in ("01_long", "02_short") else ""
+        notebook(books / f"{stem}.ipynb", STAMP.format(stem=stem, sleep=sleep, meet=lane))
     monkeypatch.setattr(course, "NOTEBOOKS", books)
     monkeypatch.setattr(course, "ALONE", ("04_alone",))
     monkeypatch.setattr(course, "READS", {"05_reader": ("04_alone", "01_long")})
@@ -99,7 +108,7 @@ def test_lanes_run_chapters_side_by_side_and_a_lone_chapter_by_itself(tmp_path, 
         return ran[a]["start"] < ran[b]["end"] and ran[b]["start"] < ran[a]["end"]
 
     assert not any(overlap("04_alone", other) for other in ran if other != "04_alone")  # alone means alone
-    assert overlap("01_long", "02_short")  # two lanes at once
+    assert ran["01_long"]["met"] and ran["02_short"]["met"]  # two lanes at once: each saw the other start
     assert ran["05_reader"]["start"] > max(ran["04_alone"]["end"], ran["01_long"]["end"])  # after what it reads
 
 
