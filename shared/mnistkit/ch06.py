@@ -263,3 +263,50 @@ def frontier_headline(points: dict[tuple[str, int, int], list[dict]], *, seeds: 
               f"no size up to {largest:,} parameters holds it on every seed")
     return (f"Over {plural(len(full), 'size')} trained {epochs} epochs on {seeds}+ seeds (the lowest of the last {LAST} "
             f"epochs; ± is the standard deviation over seeds): {first}; {second}.")
+
+
+def frontier_references() -> list[dict]:
+    """The public points of the frontier figure, each with its source and protocol (`writeups/references.json`)."""
+    return json.loads(REFERENCES.read_text())["frontier"]
+
+
+REFERENCE_MARKERS = {"best epoch, picked on the test set": "v", "claimed, its run not published": "x",
+                     "fixed epochs, lowest of the last 3": "s", "one checkpoint, how chosen not stated": "D"}
+
+
+def plot_frontier(points: dict[tuple[str, int, int], list[dict]], references: list[dict], title: str = ""):
+    """Parameters (log) against the lowest of the last `LAST` epochs: every seed a dot, each size's mean ± std,
+    the 99.4% line, and the public figures as published, marked by their protocol (hollow: not comparable one to
+    one with ours, which are five seeds each at a fixed epoch, never picked on the test set)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    for family, color in (("SeparableNet", "C0"), ("SmallNet", "C2")):
+        for epochs, style in ((15, "-o"), (30, "--s")):
+            keys = [k for k in points if k[0] == family and k[2] == epochs]
+            if not keys:
+                continue
+            means = [summarize([lowest(r) for r in points[k]]) for k in keys]
+            ax.errorbar([k[1] for k in keys], [m.mean for m in means], yerr=[m.std for m in means], fmt=style,
+                        color=color, capsize=3, ms=6,
+                        label=f"ours: {family}, {epochs} epochs, mean ± std over seeds")
+            for k in keys:
+                ax.scatter([k[1]] * len(points[k]), [lowest(r) for r in points[k]], s=12, color=color, alpha=0.35,
+                           zorder=3)
+    for kind, marker in REFERENCE_MARKERS.items():
+        chosen = [r for r in references if r["kind"] == kind]
+        if chosen:
+            hollow = {"facecolors": "none", "edgecolors": "C3"} if marker != "x" else {"color": "C3"}
+            ax.scatter([r["params"] for r in chosen], [r["value"] for r in chosen], marker=marker, s=60,
+                       label=f"public: {kind}", **hollow)
+            for r in chosen:
+                ax.annotate(f"{r['params']:,}: {r['value']:.2f}%", (r["params"], r["value"]), textcoords="offset points",
+                            xytext=(6, 4), fontsize=7, color="C3")
+    ax.axhline(TARGET, color="grey", ls=":", lw=1, label=f"{TARGET}%")
+    ax.set_xscale("log")
+    ax.set(xlabel="parameters (log scale)", ylabel=f"test accuracy %: ours, the lowest of the last {LAST} epochs",
+           title=title or "How small can it go: our runs beside the public figures as published")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

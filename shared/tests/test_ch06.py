@@ -101,3 +101,23 @@ def test_the_frontier_headline_separates_a_mean_that_holds_from_every_seed_holdi
     table = ch06.frontier_table(points)
     assert "| SeparableNet | 2,656 | 15 | 1: 99.42, 2: 99.42, 3: 99.38, 4: 99.42, 5: 99.42 |" in table
     assert "| 4 of 5 |" in table
+
+
+def test_every_public_point_of_the_frontier_has_a_source_a_protocol_and_a_marker():
+    references = ch06.frontier_references()
+    assert {r["params"] for r in references} >= {3762, 4838, 5760, 9142, 1936, 697}
+    for r in references:
+        assert r["source"] and r["protocol"] and r["quote"] and r["kind"] in ch06.REFERENCE_MARKERS
+
+
+def test_the_frontier_figure_draws_every_seed_and_every_reference():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    runs = [frontier_run(1624, s, [99.1, 99.2, 99.1]) for s in range(1, 6)] + [
+        frontier_run(5386, s, [99.5, 99.5, 99.45]) for s in range(1, 6)]
+    fig = ch06.plot_frontier(ch06.frontier_points(runs), ch06.frontier_references())
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    dots = sum(len(c.get_offsets()) for c in ax.collections)
+    assert dots >= 10 + len(ch06.frontier_references())  # every seed, every public point
