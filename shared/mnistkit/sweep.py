@@ -114,10 +114,13 @@ def sweep_figure(rows: list[dict], axes: list[str], title: str):
 
     done = [r for r in rows if "final_test_acc" in r]
     fig, panels = plt.subplots(1, len(axes), figsize=(4.2 * len(axes), 3.8), sharey=True, squeeze=False)
+    def value(v):  # a list-valued axis (separable_widths=[8]) by its text: lists are not set members
+        return json.dumps(v) if isinstance(v, (list, dict)) else v
+
     for ax, name in zip(panels[0], axes):
-        values = sorted({r[name] for r in done}, key=lambda v: (isinstance(v, str), v))
+        values = sorted({value(r[name]) for r in done}, key=lambda v: (isinstance(v, str), v))
         position = {v: i for i, v in enumerate(values)}
-        ax.scatter([position[r[name]] for r in done], [r["final_test_acc"] for r in done], alpha=0.8)
+        ax.scatter([position[value(r[name])] for r in done], [r["final_test_acc"] for r in done], alpha=0.8)
         ax.set_xticks(range(len(values)), [str(v) for v in values])
         ax.set(xlabel=name, title=f"by {name}")
         ax.grid(alpha=0.3)

@@ -69,3 +69,15 @@ def test_report_only_needs_an_existing_sweep(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["--name", "nothing-here", "--report-only"])
     assert "no sweep named 'nothing-here'" in capsys.readouterr().err
+
+
+def test_a_list_valued_axis_is_drawn(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mnistkit.sweep import sweep_figure
+
+    rows = [{"separable_widths": [8], "seed": 1, "final_test_acc": 98.7},
+            {"separable_widths": [12], "seed": 1, "final_test_acc": 99.0}]
+    fig = sweep_figure(rows, ["separable_widths", "seed"], "06-frontier")
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["[12]", "[8]"]
