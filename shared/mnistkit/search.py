@@ -48,7 +48,10 @@ MODELS = {"net": lambda recipe: Net(recipe["dropout"]),  # chapter 04's (01's sk
           "separable38-early12": lambda recipe: SeparableNet(recipe["dropout"], width=38, early=12),
           "separable23-small": lambda recipe: SeparableNet(recipe["dropout"], width=23, early=12),  # chapter 06: < 4,000
           "net-padded": lambda recipe: Net(recipe["dropout"], early_padding=1),  # the same, 28 px until the pool
-          "strided13": lambda recipe: StridedNet(recipe["dropout"], c=13)}  # chapter 05's Model_3
+          "strided13": lambda recipe: StridedNet(recipe["dropout"], c=13),  # chapter 05's Model_3
+          # any SeparableNet, its shape in the recipe (`mnistkit.study`'s trials; chapter 06's frontier family)
+          "separable": lambda recipe: SeparableNet(recipe["dropout"], width=recipe["width"],
+                                                   early=recipe.get("early", 16), blocks=recipe.get("blocks", 3))}
 
 
 BASE = dict(model="net", dropout=0.1, lr=0.02, momentum=0.9, batch_size=128, schedule="step", step_size=10,
@@ -197,16 +200,19 @@ def train(chapter: str, name: str, seed: int, device: str = "cpu") -> dict:
     recipe = CANDIDATES[chapter][name]
     if device != "cpu" and recipe["model"] != "seq2seq":
         raise ValueError(f"device {device!r} is not allowed for chapter {chapter}: only chapter 10's search runs off the CPU")
-    data = load_mnist().split_validation(VALIDATION, seed=0)
+    model, history = train_recipe(chapter, recipe, load_mnist().split_validation(VALIDATION, seed=0), seed, device)
+    return _save(chapter, name, seed, recipe, model, history, device)
+
+
+def train_recipe(chapter: str, recipe: dict, data, seed: int, device: str = "cpu") -> tuple[nn.Module, list[dict]]:
+    """A recipe of `chapter` (a candidate's, or a `mnistkit.study` trial's) trained through the chapter's recipe
+    function on `data` (a validation split); returns the model and its history."""
     if recipe["model"] == "seq2seq":
-        model, history = _train_seq2seq(recipe, data, seed, device)
-        return _save(chapter, name, seed, recipe, model, history, device)
+        return _train_seq2seq(recipe, data, seed, device)
     trainers = {"patch-attention": _train_patch_attention, "vit": _train_vit}
     if recipe["model"] in trainers:
-        model, history = trainers[recipe["model"]](recipe, data, seed)
-        return _save(chapter, name, seed, recipe, model, history)
-    model, history = _train_ch05(recipe, data, seed) if chapter == "05" else _train_sgd(recipe, data, seed)
-    return _save(chapter, name, seed, recipe, model, history)
+        return trainers[recipe["model"]](recipe, data, seed)
+    return _train_ch05(recipe, data, seed) if chapter == "05" else _train_sgd(recipe, data, seed)
 
 
 def _train_ch05(recipe: dict, data, seed: int) -> tuple[nn.Module, list[dict]]:
