@@ -37,9 +37,9 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 # A chapter that reads another chapter's outputs runs after it: 09 opens 08's ViT and 10's encoder-decoder, 12 the
-# saved models of 08, 10 and 11.
+# saved models of 04, 06, 08, 10 and 11.
 READS = {"09_vit_visualised": ("08_vit", "10_stacked_seq2seq"),
-         "12_playground": ("08_vit", "10_stacked_seq2seq", "11_mlp_int8_qat")}
+         "12_playground": ("04_augmentation", "06_capstone_small", "08_vit", "10_stacked_seq2seq", "11_mlp_int8_qat")}
 
 
 def course_order(stems: list[str]) -> list[str]:

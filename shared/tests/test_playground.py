@@ -140,3 +140,10 @@ def test_without_saved_models_the_chapter_still_runs():
     assert "No saved model was found" in pg.robustness_table({}, 100) and pg.robustness_text({}, 100, {}) == ""
     fig = pg.answers_figure(torch.zeros(1, 1, 28, 28), {})
     assert len(fig.axes) == 1
+
+
+def test_the_course_runs_the_playground_after_every_chapter_whose_model_it_reads():
+    from mnistkit.course import READS
+    from mnistkit.playground import SAVED
+
+    assert set(SAVED) | {"10_stacked_seq2seq"} <= set(READS["12_playground"])
