@@ -1,8 +1,8 @@
 """Batched geometric augmentation on the device: one affine warp for a whole batch.
 
-The seed used torchvision's per-image `RandomRotation` / `RandomAffine` on PIL
-images inside a DataLoader. Here the same transforms are one `grid_sample`
-call per batch. The geometry follows `torchvision.transforms.functional.affine`
+The write-ups say what they drew (angles, shifts), not how; the usual way is torchvision's per-image
+`RandomRotation` / `RandomAffine` on PIL images inside a DataLoader (`make bench` times it). Here the same
+transforms are one `grid_sample` call per batch. The geometry follows `torchvision.transforms.functional.affine`
 exactly (same inverse matrix, same pixel-centre grid), so for the same angle
 and translation the output is the same image; chapter 00 shows it.
 """
