@@ -58,7 +58,7 @@ def test_attention_counts_heads_beyond_noise_only():
     ink_images = {"first block": [1.3, 1.4, 1.5, 1.35], "last block": [1.2, 0.8, 1.1, 0.9]}
     heads = [[1.5, 1.6, 1.4, 1.55], [1.2, 0.8, 1.1, 0.9]]
     text = ch09.attention(ink_images, heads, [0.4, 0.7], 0.6)
-    assert "1 of 2 heads" in text and "the 4 digits drawn" in text
+    assert "1 of 2 above 1 beyond noise" in text and "the 4 digits drawn" in text
     assert "first block 1.39 (" in text and "above 1 beyond noise" in text and "within noise of 1" in text
     assert "0.40 to 0.70" in text and "0.60" in text and "keeps to places" in text
     with pytest.raises(ValueError, match="at least 2"):  # one image is no sample
@@ -125,3 +125,30 @@ def test_exercise_answers_call_a_gain_only_beyond_noise():
 def test_by_block_says_where_it_falls():
     text = ch09.by_block([BLOBS, NOISE], LABELS)
     assert "no step from one block to the next adds beyond noise. The accuracy falls beyond noise into block 2." in text
+
+
+def test_a_ratio_above_1_is_read_against_the_maps_own_average_not_against_1():
+    # A centred map scores well above 1 on centred digits without following any of them: only what a map scores
+    # above its own average map, image by image, says it follows the digit.
+    ink_images = {"first block": [1.40, 1.38, 1.41, 1.37], "last block": [1.80, 1.85, 1.78, 1.82]}
+    fixed = {"first block": [1.39, 1.37, 1.40, 1.38], "last block": [1.60, 1.62, 1.58, 1.61]}
+    heads, fixed_heads = [[1.5, 1.6, 1.4, 1.55], [1.2, 1.1, 1.15, 1.12]], [[1.2, 1.25, 1.22, 1.18], [1.2, 1.1, 1.16, 1.13]]
+    text = ch09.attention(ink_images, heads, [0.4, 0.7], 0.6, fixed, fixed_heads)
+    assert "first block 1.39, its average map on the same digits 1.39" in text
+    assert "following each digit adds +0.01" in text and "within noise (4 images)" in text
+    assert "last block 1.81, its average map on the same digits 1.60" in text and "beyond noise" in text
+    assert "1 of 2 heads score above their own average map beyond noise" in text
+    assert "(their average maps alone: +0.22)" in text
+
+
+def test_the_average_maps_ink_share_is_a_centre_bias_without_any_tracking():
+    import torch
+
+    from mnistkit.viz import ink_share, ink_share_of_average
+
+    images = torch.zeros(2, 4, 4)
+    images[:, 1:3, 1:3] = 1.0  # two centred "digits"
+    centred = torch.zeros(2, 4, 4)
+    centred[:, 1:3, 1:3] = 1.0  # a map on the centre, the same for both
+    assert torch.allclose(ink_share(centred, images), torch.tensor([4.0, 4.0]))  # far above 1, following nothing
+    assert torch.allclose(ink_share_of_average(centred, images), ink_share(centred, images))
