@@ -156,10 +156,16 @@ def nearer_to_wrong(cls: np.ndarray, labels: np.ndarray, mistakes: np.ndarray, p
 
 
 def mistakes(top: list[tuple[int, int, int]], cls: np.ndarray, labels: np.ndarray, mistake_cls: np.ndarray,
-             pairs: list[tuple[int, int]]) -> str:
-    """The most frequent confusions, and where the CLS embeddings of the mistakes drawn lie: nearer the centroid of
-    the digit they were taken for, or of their own (k of n, no more)."""
+             pairs: list[tuple[int, int]], every: list[tuple[int, int, int]] | None = None) -> str:
+    """The most frequent confusions (with `every` confusion: how many pairs tie with the last one listed, and how
+    many of all the mistakes the listed ones are), and where the CLS embeddings of the mistakes drawn lie: nearer
+    the centroid of the digit they were taken for, or of their own (k of n, no more)."""
     listed = "; ".join(f"{t} read as {p} ({c}×)" for t, p, c in top) or "none"
+    if top and every:
+        last = top[-1][2]
+        tied = sum(c == last for _, _, c in every)
+        listed += ((f", one of {tied} pairs at {last}× (listed by label order)" if tied > sum(c == last for *_, c in top)
+                    else "") + f"; these {sum(c for *_, c in top)} of all {sum(c for *_, c in every)} mistakes")
     if not pairs:
         return f"- **Mistakes:** {listed}; none drawn."
     closer = nearer_to_wrong(cls, labels, mistake_cls, pairs)

@@ -152,3 +152,14 @@ def test_the_average_maps_ink_share_is_a_centre_bias_without_any_tracking():
     centred[:, 1:3, 1:3] = 1.0  # a map on the centre, the same for both
     assert torch.allclose(ink_share(centred, images), torch.tensor([4.0, 4.0]))  # far above 1, following nothing
     assert torch.allclose(ink_share_of_average(centred, images), ink_share(centred, images))
+
+
+def test_the_listed_confusions_say_when_the_last_one_is_a_tie():
+    cls = np.array([[0.0, 0.0], [0.0, 0.2], [10.0, 0.0], [10.0, 0.2]])
+    labels = np.array([3, 3, 5, 5])
+    top = [(5, 3, 5), (9, 4, 3), (3, 5, 2)]
+    every = top + [(4, 9, 2), (6, 0, 2), (7, 1, 1)]
+    text = ch09.mistakes(top, cls, labels, np.zeros((0, 2)), [], every)
+    assert "3 read as 5 (2×), one of 3 pairs at 2× (listed by label order); these 10 of all 15 mistakes" in text
+    untied = ch09.mistakes(top[:2], cls, labels, np.zeros((0, 2)), [], every)
+    assert "tied" not in untied and "pairs at" not in untied and "these 8 of all 15 mistakes" in untied
