@@ -118,7 +118,7 @@ def test_an_executed_notebook_carries_its_figures_and_a_line_per_epoch(tmp_path,
     monkeypatch.setenv("MNIST_COURSE_PROGRESS", "text")
     book = notebook(tmp_path / "figs.ipynb",
                     "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()",
-                    "from mnistkit.train import _progress\nfor _ in _progress(range(3000), 3000, 'epoch=01', True):\n"
+                    "from mnistkit.train import _progress\nfor _ in _progress(range(3000), 3000, 'epoch=01'):\n"
                     "    pass\nprint('epoch 01: done')")
     course.run_notebook(book, tmp_path / "out.ipynb", {})
     cells = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
