@@ -89,8 +89,10 @@ def test_encoder_decoder_says_what_is_beyond_chance():
     text = ch09.encoder_decoder(scores, seq, LABELS, places, vit_scores()["CLS token"])
     # the table's two decimals: 90.00 and 90.25 must not both read 90.2
     assert "representation 90.00% of the time and from its decoder state 90.25%" in text
-    assert "The quadrant representation carries the digit beyond chance;" in text
-    assert "the decoder state carries its quadrant beyond chance." in text
+    # How far above chance, each with its chance level: a bare "beyond chance" would read 30% like 88%.
+    assert "The quadrant representation carries the digit (" in text and "% against 10% by chance) beyond chance;" in text
+    assert "the decoder state carries its quadrant (" in text and "% against 25% by chance) beyond chance." in text
+    assert "handed its step as input" in text
     assert "(chance 25%)" in text and "within noise of 25%" in text
 
 
