@@ -203,7 +203,9 @@ def run_lanes(books: list[Path], root: Path, args, record: dict | None) -> str:
             command = [sys.executable, "-m", "mnistkit.course", "--chapter", str(book), "--profile", args.profile]
             for name, value in args.param:
                 command += ["-p", name, value]
-            env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+            # A lane's chapter does not split its independent runs into more processes than its threads.
+            env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                       MNIST_COURSE_WORKERS=str(threads))
             log = logs / f"{book.stem}.log"
             with open(log, "w") as handle:  # the child keeps its own copy of the descriptor
                 process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT,
