@@ -415,8 +415,9 @@ def variants_figure(image: torch.Tensor, title: str = ""):
     return fig
 
 
-def answers_figure(image: torch.Tensor, readers: dict[str, Reader], title: str = ""):
-    """One prepared digit (1, 1, 28, 28), each reader's probabilities as bars, and the ViT's attention over it."""
+def answers_figure(image: torch.Tensor, readers: dict[str, Reader], title: str = "", truth: int | None = None):
+    """One prepared digit (1, 1, 28, 28), each reader's probabilities as bars, and the ViT's attention over it. The
+    answer's bar is green when it is `truth`, red when it is not, orange when the truth is unknown (a drawing)."""
     import matplotlib.pyplot as plt
 
     attentive = [r for r in readers.values() if r.attention is not None]
@@ -434,9 +435,11 @@ def answers_figure(image: torch.Tensor, readers: dict[str, Reader], title: str =
     for ax, reader in zip(axes[1 + len(attentive):], readers.values()):
         p = reader.read(image)[0]
         best = int(p.argmax())
-        ax.bar(range(10), p, color=["C2" if d == best else "C0" for d in range(10)])
+        answer = "C1" if truth is None else "C2" if best == truth else "C3"
+        verdict = "" if truth is None else " (right)" if best == truth else f" (wrong: it is {truth})"
+        ax.bar(range(10), p, color=[answer if d == best else "C0" for d in range(10)])
         ax.set(xticks=range(10), ylim=(0, 1), title=f"{reader.name} (ch. {reader.chapter}, {reader.run or 'run unknown'})"
-                                                      f"\nreads {best} ({float(p[best]):.1%})")
+                                                      f"\nreads {best} ({float(p[best]):.1%}){verdict}")
         ax.title.set_fontsize(9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

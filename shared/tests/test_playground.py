@@ -147,3 +147,17 @@ def test_the_course_runs_the_playground_after_every_chapter_whose_model_it_reads
     from mnistkit.playground import SAVED
 
     assert set(SAVED) | {"10_stacked_seq2seq"} <= set(READS["12_playground"])
+
+
+def test_an_answer_is_green_only_when_it_is_right():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    sure_one = pg.Reader("fake", "00", lambda images: torch.nn.functional.one_hot(torch.tensor([1]), 10).float())
+    colours = {}
+    for truth in (None, 1, 7):
+        ax = pg.answers_figure(torch.zeros(1, 1, 28, 28), {"fake": sure_one}, truth=truth).axes[-1]
+        colours[truth] = matplotlib.colors.to_hex(ax.patches[1].get_facecolor())
+        assert ("(right)" in ax.get_title()) == (truth == 1) and ("(wrong: it is 7)" in ax.get_title()) == (truth == 7)
+    assert colours[1] == matplotlib.colors.to_hex("C2") and colours[7] == matplotlib.colors.to_hex("C3")
+    assert colours[None] == matplotlib.colors.to_hex("C1")  # a drawing: no truth, no verdict colour
