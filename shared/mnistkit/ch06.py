@@ -209,3 +209,104 @@ def one_seed(what: str, before: tuple[str, dict], after: tuple[str, dict], profi
             f"{low_a - low_b:+.2f} pp on the lowest of the last {LAST} epochs; final train accuracy (on the images as "
             f"trained) {run_a['epochs'][-1]['train_acc']:.2f}% against {run_b['epochs'][-1]['train_acc']:.2f}%. One "
             "seed gives no verdict: compare the gap with the seed-to-seed spread in the chapter's seed table.")
+
+
+# --- the frontier: parameters against accuracy, one family at several sizes, five seeds each ----------------------
+FRONTIER_SWEEPS = "06-frontier-*"  # one sweep per SeparableNet width: `separable_widths=[w]`, seeds 1-5, no SmallNet
+
+
+def frontier_points(runs: list[dict]) -> dict[tuple[str, int, int], list[dict]]:
+    """Runs grouped into points of the frontier, (family, parameters, epochs) -> one run per seed (the first run of a
+    seed wins: a chapter's own before a sweep's repeat). Family: "SeparableNet" or "SmallNet", from the recipe."""
+    points: dict[tuple[str, int, int], dict] = {}
+    for run in runs:
+        family = "SeparableNet" if str(run["recipe"].get("design", "")).startswith("SeparableNet") else "SmallNet"
+        key = (family, run["params"], len(run["epochs"]))
+        points.setdefault(key, {}).setdefault(run["seed"], run)
+    return {key: [by_seed[s] for s in sorted(by_seed)] for key, by_seed in sorted(points.items(),
+                                                                                key=lambda kv: (kv[0][1], kv[0][2]))}
+
+
+def frontier_table(points: dict[tuple[str, int, int], list[dict]]) -> str:
+    """One row per point: its seeds' lowest of the last `LAST` epochs, mean ± std, worst and how many hold."""
+    from .metrics import markdown_table
+
+    rows = []
+    for (family, params, epochs), runs in points.items():
+        s = summarize([lowest(r) for r in runs], TARGET)
+        rows.append([family, f"{params:,}", epochs, ", ".join(f"{r['seed']}: {lowest(r):.2f}" for r in runs),
+                     f"{s.mean:.2f} ± {s.std:.2f}" if s.n > 1 else f"{s.mean:.2f}", f"{s.worst:.2f}",
+                     f"{s.holding} of {s.n}"])
+    return markdown_table(["family", "params", "epochs", f"seed: lowest of the last {LAST} epochs %", "mean ± std %",
+                           "worst %", f"seeds holding ≥ {TARGET}%"], rows)
+
+
+def frontier_headline(points: dict[tuple[str, int, int], list[dict]], *, seeds: int = 5, epochs: int = 15,
+                      limit: int = 8000) -> str:
+    """The frontier in one sentence, over the points trained `epochs` epochs on at least `seeds` seeds and at most
+    `limit` parameters: the smallest whose mean holds the target, and the smallest where every seed does (or
+    "none up to <largest size>")."""
+    full = {k: v for k, v in points.items() if k[2] == epochs and len(v) >= seeds and k[1] <= limit}
+    if not full:
+        return f"No size has {seeds} seeds of {epochs} epochs saved in this profile: the frontier is not measured."
+    stats = {k: summarize([lowest(r) for r in v], TARGET) for k, v in full.items()}
+    largest = max(k[1] for k in full)
+    mean_holds = [k for k in full if stats[k].mean >= TARGET]
+    all_hold = [k for k in full if stats[k].met]
+
+    def named(key) -> str:
+        return f"{key[1]:,} parameters ({key[0]}: {stats[key].text()}, {stats[key].holding} of {stats[key].n} hold)"
+
+    first = (f"the smallest size whose mean over {seeds} seeds holds ≥ {TARGET}% is {named(min(mean_holds, key=lambda k: k[1]))}"
+             if mean_holds else f"no size up to {largest:,} parameters has a mean ≥ {TARGET}% over {seeds} seeds")
+    second = (f"the smallest where every seed holds is {named(min(all_hold, key=lambda k: k[1]))}" if all_hold else
+              f"no size up to {largest:,} parameters holds it on every seed")
+    return (f"Over {plural(len(full), 'size')} trained {epochs} epochs on {seeds}+ seeds (the lowest of the last {LAST} "
+            f"epochs; ± is the standard deviation over seeds): {first}; {second}.")
+
+
+def frontier_references() -> list[dict]:
+    """The public points of the frontier figure, each with its source and protocol (`writeups/references.json`)."""
+    return json.loads(REFERENCES.read_text())["frontier"]
+
+
+REFERENCE_MARKERS = {"best epoch, picked on the test set": "v", "claimed, its run not published": "x",
+                     "fixed epochs, lowest of the last 3": "s", "one checkpoint, how chosen not stated": "D"}
+
+
+def plot_frontier(points: dict[tuple[str, int, int], list[dict]], references: list[dict], title: str = ""):
+    """Parameters (log) against the lowest of the last `LAST` epochs: every seed a dot, each size's mean ± std,
+    the 99.4% line, and the public figures as published, marked by their protocol (hollow: not comparable one to
+    one with ours, which are five seeds each at a fixed epoch, never picked on the test set)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    for family, color in (("SeparableNet", "C0"), ("SmallNet", "C2")):
+        for epochs, style in ((15, "-o"), (30, "--s")):
+            keys = [k for k in points if k[0] == family and k[2] == epochs]
+            if not keys:
+                continue
+            means = [summarize([lowest(r) for r in points[k]]) for k in keys]
+            ax.errorbar([k[1] for k in keys], [m.mean for m in means], yerr=[m.std for m in means], fmt=style,
+                        color=color, capsize=3, ms=6,
+                        label=f"ours: {family}, {epochs} epochs, mean ± std over seeds")
+            for k in keys:
+                ax.scatter([k[1]] * len(points[k]), [lowest(r) for r in points[k]], s=12, color=color, alpha=0.35,
+                           zorder=3)
+    for kind, marker in REFERENCE_MARKERS.items():
+        chosen = [r for r in references if r["kind"] == kind]
+        if chosen:
+            hollow = {"facecolors": "none", "edgecolors": "C3"} if marker != "x" else {"color": "C3"}
+            ax.scatter([r["params"] for r in chosen], [r["value"] for r in chosen], marker=marker, s=60,
+                       label=f"public: {kind}", **hollow)
+            for r in chosen:
+                ax.annotate(f"{r['params']:,}: {r['value']:.2f}%", (r["params"], r["value"]), textcoords="offset points",
+                            xytext=(6, 4), fontsize=7, color="C3")
+    ax.axhline(TARGET, color="grey", ls=":", lw=1, label=f"{TARGET}%")
+    ax.set_xscale("log")
+    ax.set(xlabel="parameters (log scale)", ylabel=f"test accuracy %: ours, the lowest of the last {LAST} epochs",
+           title=title or "How small can it go: our runs beside the public figures as published")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -414,7 +414,7 @@ def ranking_text(runs: dict[str, list[dict]], names: list[str]) -> str:
     steps = [f"{ranked[0].removeprefix('pe-')} ({mean[ranked[0]]:.1f}%)"]
     for upper, lower in zip(ranked, ranked[1:]):
         diff = grade(runs[upper], runs[lower])
-        verdict = "one seed: no verdict" if diff is None else diff.verdict
+        verdict = "one seed: no verdict" if diff is None else diff.verdict + barely(diff)
         steps.append(f"{lower.removeprefix('pe-')} ({mean[lower]:.1f}%; the gap to {upper.removeprefix('pe-')} above "
                      f"it: {verdict})")
     return ", then ".join(steps)

@@ -117,9 +117,10 @@ def epoch_log(history: list[dict]) -> str:
     the rate of each epoch's first batch (not the epoch's peak, nor the recipe's peak `lr`), and a line below says
     where the peak rate falls."""
     table = metrics.epoch_table(history).split("\n")
-    if not history or "| lr |" not in table[0]:
+    column = "| lr at the epoch's start |"
+    if not history or column not in table[0]:
         raise ValueError("expected an epoch table with an lr column")
-    table[0] = table[0].replace("| lr |", "| lr at the epoch's first batch |")
+    table[0] = table[0].replace(column, "| lr at the epoch's first batch |")
     peak = max(history, key=lambda e: e["lr"])
     return ("\n".join(table) + f"\n\nThe schedule steps after every batch, so each epoch's rate falls (or, while it "
             f"warms up, climbs) from the one shown; the highest shown, {peak['lr']:.4g}, is epoch {peak['epoch']}'s "

@@ -100,24 +100,47 @@ def clusters(scores: dict, claimed: dict) -> str:
             f"{cls['k-NN % (PCA 2-D)']:.1f}% of the labels by k-NN.")
 
 
-def attention(ink_images: dict, head_ink: list, head_same: list[float], ink_same: float) -> str:
-    """The ink ratios of the attention maps (1 = no more attention on ink than its share of the image), each block's
-    and each head's tested against 1 image by image, the last block against the first; and how alike a head's map
-    is between images beside how alike the digits' own ink is on the same grid."""
+def attention(ink_images: dict, head_ink: list, head_same: list[float], ink_same: float,
+              fixed_images: dict | None = None, fixed_heads: list | None = None) -> str:
+    """The ink ratios of the attention maps (1 = what a uniform map scores), each block's and each head's set
+    beside the ratio of its own average map on the same digits (`viz.ink_share_of_average`: a map that never moves
+    scores that much from where it sits), the difference paired image by image; the last block against the first;
+    and how alike a head's map is between images beside how alike the digits' own ink is on the same grid."""
     first, last = (np.asarray(ink_images[k], dtype=float) for k in ("first block", "last block"))
     head_ink = [np.asarray(h, dtype=float) for h in head_ink]  # per head, per image (tensors or lists)
     n = len(first)
-    blocks = {name: above(values, 1.0) for name, values in (("first block", first), ("last block", last))}
-    heads = [above(h, 1.0) for h in head_ink]
-    on_ink = sum(h.beyond_noise and h.mean > 0 for h in heads)
-    block_text = "; ".join(f"{name} {d.mean + 1:.2f} ({against(d, 1, 'images')})" for name, d in blocks.items())
-    return (f"- **Attention** (the {n} digits drawn; ink ratio 1 = no more attention on the strokes than their share "
-            f"of the image): {block_text}. Last block minus first: {interval(paired(first, last), 'images', '')}. "
-            f"Per head, the first block's ratios are {', '.join(f'{np.mean(h):.2f}' for h in head_ink)}: {on_ink} of "
-            f"{len(heads)} heads put more attention on ink than its share beyond noise. A head's map correlates "
-            f"{min(head_same):.2f} to {max(head_same):.2f} between images (1 = the same map whatever the digit), the "
-            f"digits' own ink on the same patch grid {ink_same:.2f}: the digits are centred, so their ink is alike too, "
-            "and a correlation alone cannot tell a head that follows the digit from one that keeps to places.")
+    fixed = {k: np.asarray(v, dtype=float) for k, v in (fixed_images or {}).items()}
+    fixed_heads = [np.asarray(h, dtype=float) for h in (fixed_heads or [])]
+
+    def beside(name: str, values: np.ndarray) -> str:
+        text = f"{name} {values.mean():.2f}"
+        if name not in fixed:
+            return text + f" ({against(above(values, 1.0), 1, 'images')})"
+        return (text + f", its average map on the same digits {fixed[name].mean():.2f}: following each digit adds "
+                + interval(paired(fixed[name], values), "images", ""))
+
+    lines = [f"- **Attention** (the {n} digits drawn; ink ratio 1 = what a uniform map scores; the digits are "
+             f"centred, so a map that favours the centre scores above 1 whatever the digit): "
+             + "; ".join(beside(name, v) for name, v in (("first block", first), ("last block", last)))
+             + f". Last block minus first: {interval(paired(first, last), 'images', '')}"
+             + (f" (their average maps alone: {fixed['last block'].mean() - fixed['first block'].mean():+.2f})"
+                if {"first block", "last block"} <= set(fixed) else "") + "."]
+    if len(fixed_heads) == len(head_ink):
+        follows = [paired(f, h) for f, h in zip(fixed_heads, head_ink)]
+        beyond = sum(d.beyond_noise and d.mean > 0 for d in follows)
+        lines.append(f"Per head, the first block's ratios are {', '.join(f'{np.mean(h):.2f}' for h in head_ink)}, "
+                     f"their average maps' {', '.join(f'{np.mean(f):.2f}' for f in fixed_heads)}: {beyond} of "
+                     f"{len(head_ink)} heads score above their own average map beyond noise, that is, follow the "
+                     "digit more than a fixed map would.")
+    else:
+        heads = [above(h, 1.0) for h in head_ink]
+        lines.append(f"Per head, the first block's ratios are {', '.join(f'{np.mean(h):.2f}' for h in head_ink)}: "
+                     f"{sum(h.beyond_noise and h.mean > 0 for h in heads)} of {len(heads)} above 1 beyond noise.")
+    lines.append(f"A head's map correlates {min(head_same):.2f} to {max(head_same):.2f} between images (1 = the same "
+                 f"map whatever the digit), the digits' own ink on the same patch grid {ink_same:.2f}: the digits are "
+                 "centred, so their ink is alike too, and a correlation alone cannot tell a head that follows the "
+                 "digit from one that keeps to places.")
+    return " ".join(lines)
 
 
 def nearer_to_wrong(cls: np.ndarray, labels: np.ndarray, mistakes: np.ndarray, pairs: list[tuple[int, int]]) -> int:
@@ -133,10 +156,16 @@ def nearer_to_wrong(cls: np.ndarray, labels: np.ndarray, mistakes: np.ndarray, p
 
 
 def mistakes(top: list[tuple[int, int, int]], cls: np.ndarray, labels: np.ndarray, mistake_cls: np.ndarray,
-             pairs: list[tuple[int, int]]) -> str:
-    """The most frequent confusions, and where the CLS embeddings of the mistakes drawn lie: nearer the centroid of
-    the digit they were taken for, or of their own (k of n, no more)."""
+             pairs: list[tuple[int, int]], every: list[tuple[int, int, int]] | None = None) -> str:
+    """The most frequent confusions (with `every` confusion: how many pairs tie with the last one listed, and how
+    many of all the mistakes the listed ones are), and where the CLS embeddings of the mistakes drawn lie: nearer
+    the centroid of the digit they were taken for, or of their own (k of n, no more)."""
     listed = "; ".join(f"{t} read as {p} ({c}×)" for t, p, c in top) or "none"
+    if top and every:
+        last = top[-1][2]
+        tied = sum(c == last for _, _, c in every)
+        listed += ((f", one of {tied} pairs at {last}× (listed by label order)" if tied > sum(c == last for *_, c in top)
+                    else "") + f"; these {sum(c for *_, c in top)} of all {sum(c for *_, c in every)} mistakes")
     if not pairs:
         return f"- **Mistakes:** {listed}; none drawn."
     closer = nearer_to_wrong(cls, labels, mistake_cls, pairs)
@@ -158,8 +187,11 @@ def encoder_decoder(seq_scores: dict, seq_embeddings: dict, digits: np.ndarray, 
     where = {name: above(knn_fold_accuracies(emb, places), QUADRANT_CHANCE) for name, emb in seq_embeddings.items()}
     which = {name: above(knn_fold_accuracies(emb, digits), DIGIT_CHANCE) for name, emb in seq_embeddings.items()}
 
-    def carries(name: str) -> str:
-        kinds = [k for k, d in (("the digit", which[name]), ("its quadrant", where[name])) if d.beyond_noise and d.mean > 0]
+    def carries(name: str) -> str:  # how far above chance, not only whether: 30% and 88% are not the same finding
+        kinds = [f"{k} ({d.mean + chance:.1f}% against {chance:g}% by chance)"
+                 for k, d, chance in (("the digit", which[name], DIGIT_CHANCE), ("its quadrant", where[name],
+                                                                                 QUADRANT_CHANCE))
+                 if d.beyond_noise and d.mean > 0]
         return " and ".join(kinds) + " beyond chance" if kinds else "neither the digit nor its quadrant beyond chance"
     return (f"- **The encoder-decoder beside the ViT:** a 5-nearest-neighbour vote recovers the digit from its quadrant "
             f"representation {quad['k-NN digit % (full)']:.2f}% of the time and from its decoder state "
@@ -170,7 +202,10 @@ def encoder_decoder(seq_scores: dict, seq_embeddings: dict, digits: np.ndarray, 
             f"({against(where['quadrant representation'], QUADRANT_CHANCE, 'folds', '%')}) and "
             f"{state['k-NN quadrant % (full)']:.1f}% from the decoder state "
             f"({against(where['decoder state'], QUADRANT_CHANCE, 'folds', '%')}). The quadrant representation carries "
-            f"{carries('quadrant representation')}; the decoder state carries {carries('decoder state')}.")
+            f"{carries('quadrant representation')}; the decoder state carries {carries('decoder state')}. The decoder "
+            "is handed its step as input (a learned step embedding), and the step is the quadrant: its state's "
+            "quadrant score measures how much of that input survives, not something it learned of where a digit "
+            "lies.")
 
 
 def representation_table(scores: dict, seq_scores: dict, dims: dict) -> str:

@@ -417,7 +417,7 @@ def size_text(runs: list[dict], writeup: dict, target_ratio: float) -> str:
     ratio = float32 / int8
     verdict = "met" if ratio >= target_ratio else "not met"  # a size, the same for every seed: no noise to judge
     return (f"- **Size:** {int8:,} vs {float32:,} bytes, **{ratio:.2f}x** smaller (target ≥ {target_ratio:g}x: "
-            f"{verdict}; the write-up reported {writeup['int8_kB']} kB vs {writeup['float32_kB']} kB, "
+            f"{verdict}: a file's size is the same on every seed, so one run measures it; the write-up reported {writeup['int8_kB']} kB vs {writeup['float32_kB']} kB, "
             f"{writeup['ratio']:.2f}x). The weights shrink 4x; the float32 biases and scales and the file headers keep "
             "the ratio under 4.")
 

@@ -63,7 +63,36 @@ def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precis
     trained = f"{plural(setup.epochs, 'epoch')} on {setup.data_fraction:.0%} of the training images, " if epochs else ""
     print(f"profile {profile}: {trained}seed {seed}, device {device} "
           f"({precision}, {plural(torch.get_num_threads(), 'thread')}), outputs in {shown(setup.out)}/")
+    expected = expected_time(chapter, torch.get_num_threads()) if profile == "full" else ""
+    if expected:
+        print(expected)
     return setup
+
+
+def expected_time(chapter: str, threads: int, record: Path | None = None) -> str:
+    """How long Run All of `chapter` took in the course's last recorded full run (`outputs/course_run.json`), and
+    that time scaled to `threads` (more threads than the run had are assumed to help in proportion, which is at
+    best an upper bound on the gain), so nobody starts a long chapter unawares; "" when no run is recorded."""
+    import json
+
+    from .paths import outputs_root
+
+    path = record or outputs_root("full") / "course_run.json"
+    try:
+        course = json.loads(path.read_text())
+        run = next(n for n in course["notebooks"] if n["stem"] == chapter and n.get("status") == "ok")
+    except (OSError, ValueError, KeyError, StopIteration):
+        return ""
+    minutes, ran_with = run["seconds"] / 60, run.get("threads", 1)
+    machine = course.get("machine", {})
+    where = f"{machine.get('cpu', 'a')} CPU, {plural(machine.get('cores', 0), 'core')}" if machine else "its machine"
+    text = (f"expected time: Run All took {minutes:.0f} min in the course's last full run ({where}, "
+            f"{plural(ran_with, 'thread')}, {course.get('jobs', 1)} chapters at a time)")
+    if threads != ran_with:
+        scaled = minutes * ran_with / max(threads, 1)
+        text += (f"; with {plural(threads, 'thread')} on such a machine, about {scaled:.0f} min "
+                 + ("at best (threads rarely help in proportion)" if threads > ran_with else "or more"))
+    return text
 
 
 def plural(n: int, word: str) -> str:

@@ -219,7 +219,10 @@ def epoch_table(history: list[dict]) -> str:
     also carry `seq_acc` and `digit_acc`, which get their own columns."""
     extra = [key for key in ("seq_acc", "digit_acc") if history and key in history[0]]
     names = {"seq_acc": "sequences %", "digit_acc": "digits %"}
-    header = ["epoch", "train loss", "train %", "test loss", "test %"] + [names[k] for k in extra] + ["lr", "s"]
+    # lr: the rate the epoch started with (a schedule stepped every batch moves it within the epoch); s: the
+    # training pass, evaluation not counted.
+    header = (["epoch", "train loss", "train %", "test loss", "test %"] + [names[k] for k in extra]
+              + ["lr at the epoch's start", "training s"])
     rows = [[e["epoch"], f"{e['train_loss']:.4f}", e["train_acc"], f"{e['test_loss']:.4f}", e["test_acc"]]
             + [e[k] for k in extra] + [f"{e['lr']:.4g}", e["seconds"]] for e in history]
     return markdown_table(header, rows)

@@ -239,6 +239,9 @@ def chapter_summary(root: Path) -> str:
     if not rows:
         return "_No full run recorded yet: run `make course`._"
     text = markdown_table(header, rows)
+    frontier = frontier_text(root)
+    if frontier:
+        text += f"\n\n{frontier}"
     if parity:
         text += ("\n\n**bf16 autocast against fp32** (chapters whose headline runs train in bf16; the claim's metric on "
                  "the seeds run in both precisions with the same recipe; bf16 − fp32 paired by seed, with its 95% interval "
@@ -246,6 +249,22 @@ def chapter_summary(root: Path) -> str:
                  + markdown_table(["chapter", "seeds", "fp32: mean ± std %", "bf16: mean ± std %", "bf16 − fp32 (pp)",
                                    "95% interval (pp)", "verdict", "runs from"], parity))
     return text
+
+
+def frontier_text(root: Path) -> str:
+    """Chapter 06's frontier in one sentence (`ch06.frontier_headline`), from its runs and its frontier sweeps; ""
+    when chapter 06 has not run."""
+    from . import ch06
+
+    path = root / "06_capstone_small" / "metrics.json"
+    if not path.exists():
+        return ""
+    stem = "06_capstone_small"
+    runs = load_metrics(path)["runs"] + sweep_runs(stem, "06-seeds", root=root) + sweep_runs(stem, ch06.FRONTIER_SWEEPS,
+                                                                                            root=root)
+    figure = f"[`outputs/{stem}/frontier.png`](outputs/{stem}/frontier.png)"
+    return (f"**Chapter 06's frontier** (one family, `SeparableNet`, at several sizes; its figure with the public "
+            f"figures as published: {figure}): " + ch06.frontier_headline(ch06.frontier_points(runs)))
 
 
 def course_run_summary(root: Path) -> str:

@@ -43,8 +43,16 @@ class Summary:
 
     @property
     def final_rf(self) -> int | None:
+        """The receptive field of the last layer, when the model ends on spatial maps (a CNN); None when its last
+        layers mix tokens (a transformer, whose attention lets every token see the whole image)."""
         spatial = [r.rf for r in self.rows if r.rf is not None]
-        return spatial[-1] if spatial else None
+        return spatial[-1] if spatial and self.rows[-1].rf is not None else None
+
+    @property
+    def token_rf(self) -> int | None:
+        """For a model that turns spatial maps into tokens: the receptive field of one token before attention."""
+        spatial = [r.rf for r in self.rows if r.rf is not None]
+        return spatial[-1] if spatial and self.rows[-1].rf is None else None
 
     def table(self) -> str:
         line = "=" * 66
@@ -59,6 +67,9 @@ class Summary:
         out += [line, f"Total params: {self.total_params:,}", f"Trainable params: {self.trainable_params:,}"]
         if self.final_rf is not None:
             out.append(f"Final RF: {self.final_rf}x{self.final_rf}")
+        elif self.token_rf is not None:
+            out.append(f"RF of one token before attention: {self.token_rf}x{self.token_rf} (attention then mixes "
+                       "every token: the output sees the whole image)")
         out.append(line)
         return "\n".join(out)
 

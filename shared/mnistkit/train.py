@@ -53,6 +53,19 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None,
 
 PROGRESS_STYLES = ("text", "widget", "epoch", "none")
 _STYLE_OVERRIDE: list[str] = []
+_EPOCH_WATCHERS: list[Callable[[dict], None]] = []
+
+
+@contextmanager
+def watch_epochs(callback: Callable[[dict], None]):
+    """Inside the block every `fit` calls `callback(record)` after each epoch, with the epoch's record. How a
+    search (`mnistkit.study`) follows a run it starts through a chapter's recipe function, which takes no callback
+    of its own: a pruner raising there stops the run. Outside such a block `fit` is unchanged."""
+    _EPOCH_WATCHERS.append(callback)
+    try:
+        yield
+    finally:
+        _EPOCH_WATCHERS.remove(callback)
 
 
 @contextmanager
@@ -374,6 +387,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: TensorDa
                                 for split, r, n in splits)
             print(f"epoch {epoch:02d}: train loss {train['train_loss']:.4f} acc {train['train_acc']:.2f}% | "
                   f"{scores} | lr {lr:.4g} | {seconds:.1f}s", flush=True)
+        for watcher in list(_EPOCH_WATCHERS):  # a search watching runs it starts through a recipe function
+            watcher(record)
         if on_epoch_end is not None and on_epoch_end(record):
             break
     return history

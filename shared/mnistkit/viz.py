@@ -82,11 +82,19 @@ def upsample(maps: torch.Tensor, size: int) -> torch.Tensor:
 
 def ink_share(maps: torch.Tensor, images: torch.Tensor, threshold: float = 0.2) -> torch.Tensor:
     """Per image, the share of the attention map's mass that falls on ink (pixels above `threshold`),
-    divided by the share of the image that is ink: 1 means attention ignores where the digit is, > 1 means
-    it looks at the strokes. `maps` and `images` are (n, H, W) with the same size."""
+    divided by the share of the image that is ink: 1 is what a uniform map scores. Above 1 does not show that a map
+    follows the strokes: MNIST digits are centred, so any map that favours the centre scores above 1 on every
+    digit; `ink_share_of_average` gives that baseline. `maps` and `images` are (n, H, W) with the same size."""
     ink = (images > threshold).float()
     mass = (maps * ink).flatten(1).sum(1) / maps.flatten(1).sum(1)
     return mass / ink.flatten(1).mean(1)
+
+
+def ink_share_of_average(maps: torch.Tensor, images: torch.Tensor, threshold: float = 0.2) -> torch.Tensor:
+    """`ink_share` with every image's map replaced by the average map over the images: what a map that stays where
+    it is on average, whatever the digit, scores on the same digits. A map follows each digit only as far as it
+    scores above this."""
+    return ink_share(maps.mean(0, keepdim=True).expand_as(maps), images, threshold)
 
 
 def map_consistency(maps: torch.Tensor) -> float:

@@ -46,3 +46,11 @@ def test_warp_reports_each_mode_and_fails_loudly():
     off[0, 0, :3] = 1.0  # 84 of 6272 pixels: 1.3%, more than nearest may round differently
     assert "does NOT reproduce" in ch00.warp([("nearest", None, None, off), ("bilinear", None, None, tiny)])
     assert "does NOT reproduce" in ch00.warp([("nearest", None, None, same), ("bilinear", None, None, tiny * 100)])
+
+
+def test_balance_gives_its_verdict_with_the_ratio_of_largest_to_smallest_class():
+    train = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    test = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    text = ch00.balance(train, test)
+    assert "1.24× the smallest's images in training and 1.27× the smallest's images in test" in text
+    assert "buys 1.35 pp over equal classes' 10%" in text

@@ -127,7 +127,8 @@ def test_a_wider_spread_beyond_noise_is_said_with_its_interval():
     without = tail_runs("model3", [[99.40, 99.42, 99.41], [99.30, 99.33, 99.31], [99.35, 99.36, 99.37]])
     with_ = tail_runs("model4", [[99.40, 99.44, 99.41], [99.30, 99.35, 99.31], [99.35, 99.38, 99.36]])
     text = ch04.spread_text(without, with_, last=3)
-    assert "+0.02 pp (95% interval" in text and "paired over 3 seeds): beyond noise" in text
+    # a few images: three decimals, as the table beside it shows (+0.02 rounded would hide the interval's +0.002)
+    assert "+0.017 pp (95% interval +0.002 to +0.031" in text and "paired over 3 seeds): beyond noise" in text
     assert "less steady (a wider spread" in text
     same = ch04.spread_text(without, without, last=3)
     assert "within noise (3 seeds)" in same and "as steady as before" in same and "less steady" not in same

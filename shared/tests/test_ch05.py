@@ -76,10 +76,19 @@ def test_underfitting_is_read_in_eval_mode():
     fits = run("model2", [99.3] * 3, train=99.1, train_eval=99.7)
     text = ch05.train_reading(fits)
     assert "+0.40 pp over test" in text and "+0.60 pp over the dropout-on reading" in text
-    assert "seed 1 alone" in text and "no verdict" in text and "compared a dropout-on number" in text
+    assert "seed 1 alone" in text and "no verdict" in text and "the write-up's reading of Model_2" in text
     assert "not underfitting" not in text and "fits its training images better" not in text
     above = run("model2", [99.3] * 3, train=99.5, train_eval=99.7)
-    assert "no verdict" in ch05.train_reading(above) and "compared a dropout-on" not in ch05.train_reading(above)
+    assert "no verdict" in ch05.train_reading(above) and "write-up's reading" not in ch05.train_reading(above)
+    # The write-up read train below test as underfitting for Model_2 only: no other model is credited with it.
+    model1 = run("model1", [99.3] * 3, train=99.1, train_eval=99.7)
+    assert "write-up's reading" not in ch05.train_reading(model1)
+
+
+def test_the_writeups_average_is_set_beside_its_own_logs():
+    said = {"last3_avg": 99.32, "test_acc_by_epoch": [99.0] * 17 + [99.34, 99.29, 99.31]}
+    assert ch05.writeup_average(said) == "99.32 (as reported; its own log's last 3 average 99.31)"
+    assert ch05.writeup_average(dict(said, last3_avg=99.31)) == "99.31"
 
 
 def test_train_gap_over_seeds_is_graded_with_an_interval():

@@ -74,3 +74,50 @@ def test_the_weight_decay_search_rows_are_stated_against_the_chosen_recipe():
     assert "-0.26 pp" in one and "no verdict" in one
     summary = ch06.search_summary(rows, "base", {"wd": "Weight decay", "missing": "never run"})
     assert summary.startswith("- **Weight decay**") and "never run" not in summary
+
+
+def frontier_run(params: int, seed: int, last3: list[float], family: str = "SeparableNet", epochs: int = 15) -> dict:
+    accs = [98.0] * (epochs - 3) + last3
+    design = "SeparableNet(width=8, early=12)" if family == "SeparableNet" else "[8, 8, 12, 12, 8]"
+    return {"name": f"capstone-seed{seed}", "params": params, "seed": seed, "recipe": {"design": design},
+            "epochs": [{"epoch": i + 1, "test_acc": a} for i, a in enumerate(accs)]}
+
+
+def test_the_frontier_headline_separates_a_mean_that_holds_from_every_seed_holding():
+    runs = ([frontier_run(1624, s, [99.1, 99.2, 99.1]) for s in range(1, 6)]
+            + [frontier_run(2656, s, [99.5, 99.45, 99.42 if s != 3 else 99.38]) for s in range(1, 6)]
+            + [frontier_run(5386, s, [99.5, 99.5, 99.45]) for s in range(1, 6)]
+            + [frontier_run(3848, s, [99.5, 99.5, 99.5], family="SmallNet") for s in range(1, 4)])  # 3 seeds only
+    points = ch06.frontier_points(runs)
+    assert list(points) == [("SeparableNet", 1624, 15), ("SeparableNet", 2656, 15), ("SmallNet", 3848, 15),
+                            ("SeparableNet", 5386, 15)]
+    text = ch06.frontier_headline(points)
+    assert "the smallest size whose mean over 5 seeds holds ≥ 99.4% is 2,656 parameters" in text
+    assert "4 of 5 hold" in text and "the smallest where every seed holds is 5,386 parameters" in text
+    assert "3,848" not in text  # three seeds: not on the headline
+    assert "no size up to 1,624 parameters holds it on every seed" in ch06.frontier_headline(
+        {k: v for k, v in points.items() if k[1] == 1624})
+    assert "not measured" in ch06.frontier_headline({})
+    table = ch06.frontier_table(points)
+    assert "| SeparableNet | 2,656 | 15 | 1: 99.42, 2: 99.42, 3: 99.38, 4: 99.42, 5: 99.42 |" in table
+    assert "| 4 of 5 |" in table
+
+
+def test_every_public_point_of_the_frontier_has_a_source_a_protocol_and_a_marker():
+    references = ch06.frontier_references()
+    assert {r["params"] for r in references} >= {3762, 4838, 5760, 9142, 1936, 697}
+    for r in references:
+        assert r["source"] and r["protocol"] and r["quote"] and r["kind"] in ch06.REFERENCE_MARKERS
+
+
+def test_the_frontier_figure_draws_every_seed_and_every_reference():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    runs = [frontier_run(1624, s, [99.1, 99.2, 99.1]) for s in range(1, 6)] + [
+        frontier_run(5386, s, [99.5, 99.5, 99.45]) for s in range(1, 6)]
+    fig = ch06.plot_frontier(ch06.frontier_points(runs), ch06.frontier_references())
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    dots = sum(len(c.get_offsets()) for c in ax.collections)
+    assert dots >= 10 + len(ch06.frontier_references())  # every seed, every public point

@@ -113,7 +113,7 @@ def test_the_epoch_table_names_its_lr_column_and_the_peak():
     history = [{"epoch": i, "train_loss": 0.1, "train_acc": 99.0, "test_loss": 0.1, "test_acc": 99.0, "lr": lr,
                 "seconds": 27.0} for i, lr in ((1, 4e-6), (2, 2e-3), (3, 1e-3))]
     table = ch08.epoch_log(history)
-    assert table.splitlines()[0].endswith("| lr at the epoch's first batch | s |") and "| lr |" not in table
+    assert table.splitlines()[0].endswith("| lr at the epoch's first batch | training s |") and "| lr |" not in table
     assert "the highest shown, 0.002, is epoch 2's first batch" in table
     with pytest.raises(ValueError, match="lr column"):
         ch08.epoch_log([])

@@ -58,7 +58,7 @@ def test_attention_counts_heads_beyond_noise_only():
     ink_images = {"first block": [1.3, 1.4, 1.5, 1.35], "last block": [1.2, 0.8, 1.1, 0.9]}
     heads = [[1.5, 1.6, 1.4, 1.55], [1.2, 0.8, 1.1, 0.9]]
     text = ch09.attention(ink_images, heads, [0.4, 0.7], 0.6)
-    assert "1 of 2 heads" in text and "the 4 digits drawn" in text
+    assert "1 of 2 above 1 beyond noise" in text and "the 4 digits drawn" in text
     assert "first block 1.39 (" in text and "above 1 beyond noise" in text and "within noise of 1" in text
     assert "0.40 to 0.70" in text and "0.60" in text and "keeps to places" in text
     with pytest.raises(ValueError, match="at least 2"):  # one image is no sample
@@ -89,8 +89,10 @@ def test_encoder_decoder_says_what_is_beyond_chance():
     text = ch09.encoder_decoder(scores, seq, LABELS, places, vit_scores()["CLS token"])
     # the table's two decimals: 90.00 and 90.25 must not both read 90.2
     assert "representation 90.00% of the time and from its decoder state 90.25%" in text
-    assert "The quadrant representation carries the digit beyond chance;" in text
-    assert "the decoder state carries its quadrant beyond chance." in text
+    # How far above chance, each with its chance level: a bare "beyond chance" would read 30% like 88%.
+    assert "The quadrant representation carries the digit (" in text and "% against 10% by chance) beyond chance;" in text
+    assert "the decoder state carries its quadrant (" in text and "% against 25% by chance) beyond chance." in text
+    assert "handed its step as input" in text
     assert "(chance 25%)" in text and "within noise of 25%" in text
 
 
@@ -125,3 +127,41 @@ def test_exercise_answers_call_a_gain_only_beyond_noise():
 def test_by_block_says_where_it_falls():
     text = ch09.by_block([BLOBS, NOISE], LABELS)
     assert "no step from one block to the next adds beyond noise. The accuracy falls beyond noise into block 2." in text
+
+
+def test_a_ratio_above_1_is_read_against_the_maps_own_average_not_against_1():
+    # A centred map scores well above 1 on centred digits without following any of them: only what a map scores
+    # above its own average map, image by image, says it follows the digit.
+    ink_images = {"first block": [1.40, 1.38, 1.41, 1.37], "last block": [1.80, 1.85, 1.78, 1.82]}
+    fixed = {"first block": [1.39, 1.37, 1.40, 1.38], "last block": [1.60, 1.62, 1.58, 1.61]}
+    heads, fixed_heads = [[1.5, 1.6, 1.4, 1.55], [1.2, 1.1, 1.15, 1.12]], [[1.2, 1.25, 1.22, 1.18], [1.2, 1.1, 1.16, 1.13]]
+    text = ch09.attention(ink_images, heads, [0.4, 0.7], 0.6, fixed, fixed_heads)
+    assert "first block 1.39, its average map on the same digits 1.39" in text
+    assert "following each digit adds +0.01" in text and "within noise (4 images)" in text
+    assert "last block 1.81, its average map on the same digits 1.60" in text and "beyond noise" in text
+    assert "1 of 2 heads score above their own average map beyond noise" in text
+    assert "(their average maps alone: +0.22)" in text
+
+
+def test_the_average_maps_ink_share_is_a_centre_bias_without_any_tracking():
+    import torch
+
+    from mnistkit.viz import ink_share, ink_share_of_average
+
+    images = torch.zeros(2, 4, 4)
+    images[:, 1:3, 1:3] = 1.0  # two centred "digits"
+    centred = torch.zeros(2, 4, 4)
+    centred[:, 1:3, 1:3] = 1.0  # a map on the centre, the same for both
+    assert torch.allclose(ink_share(centred, images), torch.tensor([4.0, 4.0]))  # far above 1, following nothing
+    assert torch.allclose(ink_share_of_average(centred, images), ink_share(centred, images))
+
+
+def test_the_listed_confusions_say_when_the_last_one_is_a_tie():
+    cls = np.array([[0.0, 0.0], [0.0, 0.2], [10.0, 0.0], [10.0, 0.2]])
+    labels = np.array([3, 3, 5, 5])
+    top = [(5, 3, 5), (9, 4, 3), (3, 5, 2)]
+    every = top + [(4, 9, 2), (6, 0, 2), (7, 1, 1)]
+    text = ch09.mistakes(top, cls, labels, np.zeros((0, 2)), [], every)
+    assert "3 read as 5 (2×), one of 3 pairs at 2× (listed by label order); these 10 of all 15 mistakes" in text
+    untied = ch09.mistakes(top[:2], cls, labels, np.zeros((0, 2)), [], every)
+    assert "tied" not in untied and "pairs at" not in untied and "these 8 of all 15 mistakes" in untied

@@ -150,3 +150,16 @@ def test_solution_texts_say_the_quick_profile_answers_nothing():
     assert text.startswith("In the quick profile each variant runs 1 epoch on 2% of the grids")
     assert "answer nothing" in text
     assert "answer nothing" not in ch10.stem_text(record(1, 1.0), record(1, 0.0), profile="full", epochs=17)
+
+
+def test_the_results_table_reports_the_last_epoch_never_the_best_on_test():
+    record = {"params": 1000, "epochs": [{"seq_acc": s, "digit_acc": 99.0, "seconds": 60.0} for s in (97.0, 98.9, 98.1)]}
+    table = ch10.results_table({"seq2seq": record})
+    assert "98.10" in table and "98.90" not in table and "best" not in table
+    assert "d_model not stated" in table  # the write-up states its blocks, not its width
+
+
+def test_cross_attention_on_the_diagonal_names_no_cause_it_did_not_measure():
+    text = ch10.cross_attention_text([1.0, 0.87])
+    assert "100% in block 1, 87% in block 2" in text and "step k reads quadrant k" in text
+    assert "does not separate" in text and "has learnt" not in text

@@ -137,3 +137,20 @@ def test_warmup_cosine_climbs_then_falls_to_zero():
     assert rates[4] == pytest.approx(1.0) and rates[8] == pytest.approx(0.5)
     assert all(a >= b for a, b in zip(rates[3:], rates[4:])) and optimizer.param_groups[0]["lr"] == pytest.approx(0.0)
 
+
+
+def test_the_expected_time_comes_from_the_last_recorded_course_run(tmp_path):
+    import json
+
+    from mnistkit.chapter import expected_time
+
+    record = tmp_path / "course_run.json"
+    record.write_text(json.dumps({"jobs": 2, "machine": {"cpu": "AMD EPYC", "cores": 2},
+                                  "notebooks": [{"stem": "05_strided_convs", "seconds": 3165.1, "status": "ok",
+                                                 "threads": 1}]}))
+    text = expected_time("05_strided_convs", 2, record)
+    assert "Run All took 53 min in the course's last full run (AMD EPYC CPU, 2 cores, 1 thread, 2 chapters at a time)" \
+           in text and "with 2 threads on such a machine, about 26 min at best" in text
+    assert expected_time("05_strided_convs", 1, record).endswith("2 chapters at a time)")  # as it ran: no scaling
+    assert expected_time("06_capstone_small", 1, record) == ""  # not in the record: nothing claimed
+    assert expected_time("05_strided_convs", 1, tmp_path / "missing.json") == ""

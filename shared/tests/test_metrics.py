@@ -237,3 +237,16 @@ def test_change_table_gives_a_row_a_third_decimal_only_where_rounding_would_disa
     moved = [{"seed": k, "v": v + 0.1} for k, v in enumerate([99.20, 99.30, 99.25], 1)]
     row = change_table(plain, moved, {"test %": lambda r: r["v"]})[0].splitlines()[-1]
     assert "99.25 ± 0.05 (3)" in row and "| +0.10 |" in row
+
+
+def test_the_readme_states_chapter_06s_frontier_from_its_runs(tmp_path):
+
+    from mnistkit.report import frontier_text
+
+    assert frontier_text(tmp_path) == ""  # chapter 06 never ran: nothing said
+    runs = [{"name": f"capstone-seed{s}", "params": 3874, "seed": s, "recipe": {"design": "SeparableNet(width=23)"},
+             "epochs": [{"epoch": e + 1, "test_acc": 99.45, "seconds": 1.0} for e in range(15)]} for s in range(1, 6)]
+    (tmp_path / "06_capstone_small").mkdir()
+    save_metrics(tmp_path / "06_capstone_small", "06_capstone_small", runs)
+    text = frontier_text(tmp_path)
+    assert "**Chapter 06's frontier**" in text and "the smallest where every seed holds is 3,874 parameters" in text

@@ -58,3 +58,12 @@ def test_non_spatial_layers_have_no_rf_and_table_renders():
     assert s.rows[0].rf == 3 and s.rows[1].rf is None and s.rows[2].rf is None
     text = s.table()
     assert "Total params: 27,090" in text and "Linear-3" in text
+
+
+def test_a_transformer_has_no_final_rf_only_its_tokens_before_attention():
+    from mnistkit.transformer import VisionTransformer
+
+    s = summarize(VisionTransformer(patch=7, d_model=32, depth=1, heads=2, ff_dim=32, stem_channels=8))
+    assert s.final_rf is None and s.token_rf == 9  # a 3x3 stem, then 7x7 patches: one token sees 9x9 pixels
+    assert "Final RF" not in str(s) and "RF of one token before attention: 9x9" in str(s)
+    assert sum(r.params for r in s.rows) + sum(n for _, n in s.held) == s.total_params

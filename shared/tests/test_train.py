@@ -242,3 +242,26 @@ def test_both_validation_splits_hold_out_the_same_images():
     assert instead.eval_name == "val" and beside.eval_name == "test" and torch.equal(beside.test_x, data.test_x)
     with pytest.raises(ValueError, match="validation size 256 is not allowed: expected 1 to 255"):
         data.validation_split(256)
+
+
+def test_watch_epochs_sees_every_epoch_and_can_stop_a_run_it_did_not_start():
+    from mnistkit.train import watch_epochs
+
+    data = toy_data()
+    seen = []
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    with watch_epochs(lambda record: seen.append(record["epoch"])):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, epochs=3, batch_size=32)
+    assert seen == [1, 2, 3]
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise Stop
+
+    with pytest.raises(Stop), watch_epochs(stop_after_two):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, epochs=5, batch_size=32)
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), data, epochs=1, batch_size=32)  # outside: no watcher

@@ -1,0 +1,97 @@
+"""The Optuna search (`mnistkit.study`): shared by several workers with no trial repeated, resumed after a worker is
+killed mid-trial, and an enqueued recipe training exactly what the chapter's recipe function trains."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from mnistkit import study as st  # noqa: E402  (after the importorskip above)
+from mnistkit.paths import REPO_ROOT  # noqa: E402
+
+WORKER = """
+import os, sys, time
+from pathlib import Path
+from mnistkit import study as st
+name, root, trials, pause = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+def objective(trial):
+    x = trial.suggest_float("x", -1.0, 1.0)
+    trial.set_user_attr("worker", os.getpid())
+    time.sleep(pause)
+    return -x * x
+st.work(name, st.storage("toy", name, root=root), objective, trials)
+"""
+
+
+def start_worker(tmp_path: Path, name: str, trials: int, pause: float) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "shared"))
+    return subprocess.Popen([sys.executable, "-c", WORKER, name, str(tmp_path), str(trials), str(pause)], env=env)
+
+
+def test_two_workers_share_one_study_and_never_repeat_a_trial(tmp_path):
+    st.open_study("shared", st.storage("toy", "shared", root=tmp_path))
+    workers = [start_worker(tmp_path, "shared", 12, 0.3) for _ in range(2)]
+    assert [w.wait(timeout=300) for w in workers] == [0, 0]
+    trials = st.open_study("shared", st.storage("toy", "shared", root=tmp_path)).trials
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len({t.number for t in trials}) == len(trials)  # every trial number once
+    assert 12 <= len(done) <= 13  # the count is checked as each worker finishes: at most one trial past it
+    assert {t.user_attrs["worker"] for t in done} == {w.pid for w in workers}  # both workers took trials
+
+
+def test_a_worker_killed_mid_trial_is_recovered_and_the_study_resumes(tmp_path):
+    store = st.storage("toy", "resume", root=tmp_path)
+    st.open_study("resume", store)
+    worker = start_worker(tmp_path, "resume", 2, 120.0)  # its first trial sleeps: we kill it there
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        running = st.open_study("resume", store).get_trials(states=(optuna.trial.TrialState.RUNNING,))
+        if running and "pid" in running[0].user_attrs:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the worker never started a trial")
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=30)
+    study = st.open_study("resume", store)
+    assert st.recover(study) == [running[0].number]
+    assert st.recover(study) == []  # already recovered: nothing twice
+    resumed = start_worker(tmp_path, "resume", 2, 0.0)
+    assert resumed.wait(timeout=300) == 0
+    trials = st.open_study("resume", store).trials
+    lost = trials[running[0].number]
+    assert lost.state == optuna.trial.TrialState.FAIL
+    retried = [t for t in trials if t.user_attrs.get("origin") == f"retry of trial {lost.number}"]
+    assert len(retried) == 1 and retried[0].params == lost.params
+    assert retried[0].state == optuna.trial.TrialState.COMPLETE
+
+
+def test_the_chosen_recipe_enqueued_trains_what_the_recipe_function_trains(tmp_path):
+    from mnistkit.data import load_mnist
+    from mnistkit.search import CANDIDATES, MODELS, train_recipe
+
+    # The chapter's chosen recipe, through the study's space, is the search's candidate: same network, same knobs.
+    chosen = st.space_04(optuna.trial.FixedTrial(st.CHOSEN["04"]))
+    candidate = CANDIDATES["04"]["separable36-ours"]
+    assert {k: v for k, v in chosen.items() if k not in ("model", "width", "early", "weight_decay")} == \
+           {k: v for k, v in candidate.items() if k != "model"}
+    assert str(MODELS["separable"](chosen)) == str(MODELS[candidate["model"]](candidate))
+    # A trial of the study trains exactly the history of the recipe function called directly (fewer epochs here).
+    data = load_mnist().subset(0.03, 0.05, seed=0).split_validation(300, seed=0)
+
+    def short(trial):
+        return dict(st.space_04(trial), epochs=2, anneal_epochs=2)
+
+    store = st.storage("04", "enqueued", root=tmp_path)
+    study = st.open_study("enqueued", store, first=st.CHOSEN["04"])
+    study.optimize(st.objective_for("04", short, seed=1, data=data), n_trials=1)
+    trial = study.trials[0]
+    assert trial.params == st.CHOSEN["04"] and trial.user_attrs["origin"] == "the chapter's chosen recipe"
+    _, direct = train_recipe("04", short(optuna.trial.FixedTrial(st.CHOSEN["04"])), data, seed=1)
+    assert [e["val_acc"] for e in trial.user_attrs["history"]] == [e["val_acc"] for e in direct]
+    assert trial.value == min(e["val_acc"] for e in direct[-2:])  # LAST["04"] = 5 reads the 2 epochs there are
