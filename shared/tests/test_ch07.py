@@ -249,3 +249,15 @@ def test_the_plateau_counts_a_run_that_fell_back_apart_from_one_that_never_left(
     assert "of the 3 pairs of seeds that spent different numbers of epochs at chance, the seed that left sooner " \
            "ended with the higher accuracy in 2" in text
     assert "depends on when" not in text
+
+
+def test_the_writeup_first_epochs_stand_beside_ours_and_say_what_the_plateau_is_not():
+    at_chance = run("lr-0.001", 1, [11.35, 11.35], at_chance=2)
+    text = ch07.writeup_first_epoch_text([at_chance], {"a": {"acc": 19.83, "loss": 2.283}, "b": {"acc": 30.18, "loss": 2.209}})
+    assert "first epoch for 2 runs (one each): 19.83–30.18% accuracy, training loss 2.209–2.283" in text
+    assert "ours at chance stood at 11.35–11.35%" in text and "difference between our rebuild and its runs" in text
+    # a write-up run as low as ours: no claim that its runs never sat there
+    low = ch07.writeup_first_epoch_text([at_chance], {"a": {"acc": 11.0, "loss": 2.30}})
+    assert "difference between" not in low
+    assert ch07.writeup_first_epoch_text([], {"a": {"acc": 19.83, "loss": 2.283}}) == ""
+    assert "19.83–30.18%" in ch07.writeup_first_epoch_text([at_chance])  # the write-up's own log, from 002.json
