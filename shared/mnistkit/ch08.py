@@ -27,6 +27,7 @@ from .transformer import VIT_ARGS, VisionTransformer, param_groups
 TARGET = 99.4  # % final test accuracy, on each of SEEDS seeds
 STRETCH = 99.5
 SEEDS = 3
+TEST_IMAGES = 10_000  # the MNIST test set, all of which the full profile evaluates (the quick one a slice)
 BUDGET = {"params": 250_000, "epochs": 20, "minutes": 20.0}  # per seed, on a 2-core CPU
 LOAD_FACTOR = 1.5  # a seed timed over this many times the fastest seed of the same settings was timed under load
 EVAL_TRAIN_IMAGES = ch01.EVAL_TRAIN_IMAGES  # chapter 01's fixed sample of training images, for train accuracy in eval mode
@@ -206,11 +207,23 @@ def target_text(run: dict, seed_runs: list[dict], *, profile: str) -> str:
         verdict = summary.holds
     quick = "" if profile == "full" else f" ({profile} profile: not a real attempt)"
     lines = [f"- **The target** ({claim}): **{verdict}**{quick}. Final test accuracy {summary.text()}. "
-             + standing(run, seed_runs)]
+             + standing(run, seed_runs) + (margin_text(seed_runs) if profile == "full" else "")]
     if summary.n >= SEEDS:
         stretch = stats.summarize(summary.values, STRETCH)
         lines.append(f"- The stretch goal, {STRETCH}% on each seed: {stretch.holds}.")
     return "\n".join(lines)
+
+
+def margin_text(seed_runs: list[dict], test_images: int = TEST_IMAGES) -> str:
+    """How many test images the closest seed has above (or below) the target: a verdict that rests on a handful of
+    digits says so."""
+    if not seed_runs:
+        return ""
+    closest = min(seed_runs, key=final)
+    images = round((final(closest) - TARGET) * test_images / 100)
+    side = "above" if images >= 0 else "below"
+    return (f" The closest seed, seed {closest.get('seed')}, is {abs(images)} of the {test_images:,} test images {side} "
+            f"the {TARGET}% line.")
 
 
 def writeup_text(seed_runs: list[dict], claim: dict) -> str:
@@ -266,7 +279,10 @@ def parity_text(fp32_runs: list[dict], bf16_runs: list[dict]) -> str:
         return (f"- **bf16 against fp32:** not measured in this profile ({len(bf16_runs)} bf16 and {len(fp32_runs)} "
                 "fp32 seed(s) saved; an interval needs two on each side).")
     difference = stats.compare(fp32_runs, bf16_runs, final)
+    per_seed = ", ".join(f"seed {r.get('seed')} {final(r):.2f}%" for r in sorted(fp32_runs, key=lambda r: r.get("seed")))
+    in_fp32 = stats.summarize([final(r) for r in fp32_runs], TARGET)
     return (f"- **bf16 against fp32**, final test accuracy, bf16 − fp32: {difference.text()}. "
+            f"In fp32 ({per_seed}) the {TARGET}% target is {in_fp32.holds}. "
             + ("The interval holds zero: on these seeds bf16 autocast cost no accuracy that the seeds can show."
                if not difference.beyond_noise else
                "The interval excludes zero: on these seeds the precision changed the accuracy."))

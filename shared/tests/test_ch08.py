@@ -198,3 +198,19 @@ def test_exercise_texts_state_what_was_measured_and_grade_nothing():
     assert "- patch 7, a stem of 16 channels: 16 tokens, 186,218 parameters" in text
     assert "- patch 4, no stem: 49 tokens" in text and "grade no variant" in text
     assert "beyond" not in text and "better" not in text and "usually ahead" not in text
+
+
+def test_the_target_says_how_many_test_images_the_closest_seed_stands_from_the_line():
+    runs = [record(s, v) for s, v in ((1, 99.53), (2, 99.42), (3, 99.48))]
+    text = ch08.target_text(runs[0], runs, profile="full")
+    assert "The closest seed, seed 2, is 2 of the 10,000 test images above the 99.4% line." in text
+    below = [record(s, v) for s, v in ((1, 99.53), (2, 99.36), (3, 99.48))]
+    assert "seed 2, is 4 of the 10,000 test images below" in ch08.target_text(below[0], below, profile="full")
+    assert "closest seed" not in ch08.target_text(runs[0], runs, profile="quick")  # a slice of the test set
+
+
+def test_parity_names_each_fp32_seed_and_judges_the_target_in_fp32():
+    fp32 = [record(s, v, precision="fp32") for s, v in ((1, 99.54), (2, 99.36), (3, 99.48))]
+    bf16 = [record(s, v) for s, v in ((1, 99.53), (2, 99.42), (3, 99.48))]
+    text = ch08.parity_text(fp32, bf16)
+    assert "In fp32 (seed 1 99.54%, seed 2 99.36%, seed 3 99.48%) the 99.4% target is not met: 2 of 3 seeds hold" in text
