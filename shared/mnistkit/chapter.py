@@ -78,10 +78,15 @@ def expected_time(chapter: str, threads: int, record: Path | None = None) -> str
     from .paths import outputs_root
 
     path = record or outputs_root("full") / "course_run.json"
-    try:
-        course = json.loads(path.read_text())
-        run = next(n for n in course["notebooks"] if n["stem"] == chapter and n.get("status") == "ok")
-    except (OSError, ValueError, KeyError, StopIteration):
+    # While a course run rewrites the record, this chapter is "running" in it: the finished run before it speaks.
+    for candidate in (path, path.with_name("course_run.previous.json")):
+        try:
+            course = json.loads(candidate.read_text())
+            run = next(n for n in course["notebooks"] if n["stem"] == chapter and n.get("status") == "ok")
+            break
+        except (OSError, ValueError, KeyError, StopIteration):
+            continue
+    else:
         return ""
     minutes, ran_with = run["seconds"] / 60, run.get("threads", 1)
     machine = course.get("machine", {})

@@ -152,6 +152,22 @@ def git_commit() -> str | None:
     return head + ("+changes" if dirty else "")
 
 
+def keep_finished_record(root: Path) -> None:
+    """Before a course run rewrites `course_run.json`, a finished run's record is kept as `course_run.previous.json`:
+    the chapters of the new run read their expected time from it (`chapter.expected_time`), since the new record
+    holds them only as "running". An unfinished record is not kept (the older finished one stays)."""
+    path = root / "course_run.json"
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if old.get("status") == "ok" and old.get("finished"):
+        write_json(root / PREVIOUS_RECORD, old)
+
+
+PREVIOUS_RECORD = "course_run.previous.json"
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -297,6 +313,8 @@ def main(argv=None) -> int:
     record = None if args.only or args.param else {
         "commit": git_commit(), "started": _now(), "finished": None, "status": "running", "profile": args.profile,
         "jobs": args.jobs, "machine": machine(), "notebooks": []}
+    if record is not None:
+        keep_finished_record(root)
     books = course_notebooks(args.only)
     status = run_lanes(books, root, args, record) if args.jobs > 1 else run_in_order(books, root, params, args, record)
     if record is not None:

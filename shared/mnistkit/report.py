@@ -224,8 +224,10 @@ def parity_row(stem: str, runs: list[dict]) -> list | None:
 def chapter_summary(root: Path) -> str:
     """The README's chapter table: one headline row per chapter, from the saved metrics (and, for the chapters that
     train nothing, the executed notebook)."""
-    header = ["chapter", "claim", "seeds", "params", "mean % (± std)", "worst %", "holding", "the write-up"]
+    header = ["chapter", "claim", "seeds", "params", "mean % (± std)", "worst %", "holding", "the write-up",
+              "Run All, min (threads)"]
     rows, parity = [], []
+    minutes = run_all_minutes(root)
     for stem in HEADLINES:
         path = root / stem / "metrics.json"
         if HEADLINES[stem] is None:
@@ -235,7 +237,7 @@ def chapter_summary(root: Path) -> str:
             row = headline_row(stem, runs) if runs else None
             parity += [p for p in [parity_row(stem, runs)] if p]
         if row:
-            rows.append(row)
+            rows.append(row + [minutes.get(stem, "–")])
     if not rows:
         return "_No full run recorded yet: run `make course`._"
     text = markdown_table(header, rows)
@@ -249,6 +251,17 @@ def chapter_summary(root: Path) -> str:
                  + markdown_table(["chapter", "seeds", "fp32: mean ± std %", "bf16: mean ± std %", "bf16 − fp32 (pp)",
                                    "95% interval (pp)", "verdict", "runs from"], parity))
     return text
+
+
+def run_all_minutes(root: Path) -> dict[str, str]:
+    """Each chapter's Run All in the last recorded course run (`course_run.json`), e.g. "53 (1)": minutes and the
+    threads it had; chapters that did not finish there have no entry."""
+    try:
+        run = json.loads((root / "course_run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {n["stem"]: f"{n['seconds'] / 60:.0f} ({n.get('threads', '?')})" for n in run.get("notebooks", [])
+            if n.get("status") == "ok" and n.get("seconds") is not None}
 
 
 def frontier_text(root: Path) -> str:

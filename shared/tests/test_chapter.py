@@ -154,3 +154,16 @@ def test_the_expected_time_comes_from_the_last_recorded_course_run(tmp_path):
     assert expected_time("05_strided_convs", 1, record).endswith("2 chapters at a time)")  # as it ran: no scaling
     assert expected_time("06_capstone_small", 1, record) == ""  # not in the record: nothing claimed
     assert expected_time("05_strided_convs", 1, tmp_path / "missing.json") == ""
+
+
+def test_during_a_course_run_the_expected_time_comes_from_the_finished_run_before_it(tmp_path):
+    import json
+
+    from mnistkit.chapter import expected_time
+
+    (tmp_path / "course_run.previous.json").write_text(json.dumps({"jobs": 2, "machine": {"cpu": "AMD EPYC", "cores": 2},
+        "notebooks": [{"stem": "05_strided_convs", "seconds": 600.0, "status": "ok", "threads": 1}]}))
+    running = tmp_path / "course_run.json"
+    running.write_text(json.dumps({"jobs": 2, "status": "running", "notebooks": [
+        {"stem": "05_strided_convs", "seconds": None, "status": "running", "threads": 1}]}))
+    assert "Run All took 10 min" in expected_time("05_strided_convs", 1, running)

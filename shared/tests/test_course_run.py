@@ -112,6 +112,17 @@ def test_lanes_run_chapters_side_by_side_and_a_lone_chapter_by_itself(tmp_path, 
     assert ran["05_reader"]["start"] > max(ran["04_alone"]["end"], ran["01_long"]["end"])  # after what it reads
 
 
+def test_a_finished_record_is_kept_before_a_new_run_rewrites_it(tmp_path):
+    finished = {"status": "ok", "finished": "2026-12-02T07:49:38+00:00", "notebooks": [{"stem": "a", "status": "ok"}]}
+    (tmp_path / "course_run.json").write_text(json.dumps(finished))
+    course.keep_finished_record(tmp_path)
+    assert json.loads((tmp_path / course.PREVIOUS_RECORD).read_text()) == finished
+    (tmp_path / "course_run.json").write_text(json.dumps({"status": "running", "finished": None, "notebooks": []}))
+    course.keep_finished_record(tmp_path)  # an interrupted run does not replace the finished one
+    assert json.loads((tmp_path / course.PREVIOUS_RECORD).read_text()) == finished
+    course.keep_finished_record(tmp_path / "nowhere")  # no record yet: nothing to keep, no error
+
+
 def test_jobs_must_be_positive(capsys):
     import pytest
 

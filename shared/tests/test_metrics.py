@@ -250,3 +250,16 @@ def test_the_readme_states_chapter_06s_frontier_from_its_runs(tmp_path):
     save_metrics(tmp_path / "06_capstone_small", "06_capstone_small", runs)
     text = frontier_text(tmp_path)
     assert "**Chapter 06's frontier**" in text and "the smallest where every seed holds is 3,874 parameters" in text
+
+
+def test_the_chapter_table_shows_each_chapter_s_run_all_time_from_the_course_record(tmp_path):
+    from mnistkit.report import chapter_summary, run_all_minutes
+    save_metrics(tmp_path / "05_strided_convs", "05_strided_convs",
+                 [run_record("ours-seed1", 7849, HISTORY, seed=1, headline=True)])
+    (tmp_path / "course_run.json").write_text(json.dumps({"notebooks": [
+        {"stem": "05_strided_convs", "seconds": 3165.1, "status": "ok", "threads": 1},
+        {"stem": "07_positional_encoding", "seconds": None, "status": "running", "threads": 1}]}))
+    assert run_all_minutes(tmp_path) == {"05_strided_convs": "53 (1)"}
+    table = chapter_summary(tmp_path)
+    assert "Run All, min (threads)" in table and table.splitlines()[-1].endswith("| 53 (1) |")
+    assert run_all_minutes(tmp_path / "nowhere") == {}
