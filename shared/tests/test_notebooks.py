@@ -180,6 +180,25 @@ def test_executed_notebook_shows_its_figures_and_a_line_per_epoch(path):
         assert executed.stat().st_size < 2 * 2 ** 20, f"{executed.stat().st_size:,} bytes"
 
 
+SWEEP_RUNS = sorted((REPO_ROOT / "outputs" / "sweeps").glob("*/*/*.ipynb"))
+# Sweep points whose run predates inline figures (issue 30): chapter 05's seeds 2-5, 50 minutes each to rerun. Strict:
+# a point rerun since passes, and must leave this set.
+SWEEP_RUN_BEFORE_FIGURES = {f"05-seeds/seed={k}" for k in (2, 3, 4, 5)}
+
+
+def sweep_point(path) -> str:
+    return f"{path.parent.parent.name}/{path.parent.name}"
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
+    sweep_point(p) in SWEEP_RUN_BEFORE_FIGURES, strict=True, reason="run predates inline figures: rerun pending"))
+    for p in SWEEP_RUNS], ids=sweep_point)
+def test_a_sweep_point_shows_the_figures_its_run_drew(path):
+    """What a sweep point's executed notebook drew is in it, as in the chapters' (the sweep runs through papermill
+    with the inline backend)."""
+    assert images(path) >= figures_drawn(path), f"{images(path)} images, {figures_drawn(path)} drawn"
+
+
 SOLUTIONS = sorted((REPO_ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"))
 LONGEST_CELL, LONGEST_ANALYSIS = 40, 10
 
