@@ -254,13 +254,16 @@ def chapter_summary(root: Path) -> str:
 
 
 def run_all_minutes(root: Path) -> dict[str, str]:
-    """Each chapter's Run All in the last recorded course run (`course_run.json`), e.g. "53 (1)": minutes and the
+    """Each chapter's Run All in the last recorded course run (`course_run.json`), e.g. "53 (1)" or "0.4 (1)": minutes and the
     threads it had; chapters that did not finish there have no entry."""
     try:
         run = json.loads((root / "course_run.json").read_text())
     except (OSError, ValueError):
         return {}
-    return {n["stem"]: f"{n['seconds'] / 60:.0f} ({n.get('threads', '?')})" for n in run.get("notebooks", [])
+    def shown(minutes: float) -> str:  # a chapter under 10 minutes keeps its tenth: 0.4, not 0
+        return f"{minutes:.1f}" if minutes < 10 else f"{minutes:.0f}"
+
+    return {n["stem"]: f"{shown(n['seconds'] / 60)} ({n.get('threads', '?')})" for n in run.get("notebooks", [])
             if n.get("status") == "ok" and n.get("seconds") is not None}
 
 

@@ -258,8 +258,9 @@ def test_the_chapter_table_shows_each_chapter_s_run_all_time_from_the_course_rec
                  [run_record("ours-seed1", 7849, HISTORY, seed=1, headline=True)])
     (tmp_path / "course_run.json").write_text(json.dumps({"notebooks": [
         {"stem": "05_strided_convs", "seconds": 3165.1, "status": "ok", "threads": 1},
+        {"stem": "00_data_tour", "seconds": 25.0, "status": "ok", "threads": 1},
         {"stem": "07_positional_encoding", "seconds": None, "status": "running", "threads": 1}]}))
-    assert run_all_minutes(tmp_path) == {"05_strided_convs": "53 (1)"}
+    assert run_all_minutes(tmp_path) == {"05_strided_convs": "53 (1)", "00_data_tour": "0.4 (1)"}
     table = chapter_summary(tmp_path)
     assert "Run All, min (threads)" in table and table.splitlines()[-1].endswith("| 53 (1) |")
     assert run_all_minutes(tmp_path / "nowhere") == {}
