@@ -22,7 +22,7 @@ from .chapter import plural
 from .metrics import change_table, markdown_table, seeds_table
 from .models import Net, SeparableNet, set_bn_momentum
 from .paths import atomic_path
-from .stats import compare, paired, signed, summarize
+from .stats import compare, paired, summarize
 from .train import FinishBy, fit, moving_average, per_batch, progress_as
 
 TARGET = 99.4
@@ -237,9 +237,7 @@ def spread_text(without: list[dict], with_: list[dict], *, last: int = LAST) -> 
     """What augmentation did to the spread (max - min) of the last `last` test accuracies, paired over the seeds,
     graded by `mnistkit.stats`; one test image is 0.01 pp on the 10,000-image test set."""
     diff = compare(without, with_, lambda r: spread(r, last))
-    moved = diff.text() if abs(diff.mean) >= 0.05 else (  # a few images: the decimals the table shows
-        f"{signed(diff.mean, 3)} pp (95% interval {signed(diff.low, 3)} to {signed(diff.high, 3)}, paired over "
-        f"{diff.n} seeds): {diff.verdict}")
+    moved = diff.text(decimals=2 if abs(diff.mean) >= 0.05 else 3)  # a few images: the decimals the table shows
     if not diff.beyond_noise:
         return f"The spread of the last {last} epochs moved {moved}: augmentation left it as steady as before."
     return (f"The spread of the last {last} epochs moved {moved}: augmentation made the last epochs "

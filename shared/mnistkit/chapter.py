@@ -75,11 +75,11 @@ def expected_time(chapter: str, threads: int, record: Path | None = None) -> str
     best an upper bound on the gain), so nobody starts a long chapter unawares; "" when no run is recorded."""
     import json
 
-    from .paths import outputs_root
+    from .paths import PREVIOUS_RECORD, outputs_root
 
     path = record or outputs_root("full") / "course_run.json"
     # While a course run rewrites the record, this chapter is "running" in it: the finished run before it speaks.
-    for candidate in (path, path.with_name("course_run.previous.json")):
+    for candidate in (path, path.with_name(PREVIOUS_RECORD)):
         try:
             course = json.loads(candidate.read_text())
             run = next(n for n in course["notebooks"] if n["stem"] == chapter and n.get("status") == "ok")

@@ -29,7 +29,17 @@ import time
 from pathlib import Path
 
 from .params import default_profile, parse_value
-from .paths import PROGRESS_ENV, REPO_ROOT, STAGE_ENV, atomic_path, environment, outputs_root, repo_relative, write_json
+from .paths import (
+    PREVIOUS_RECORD,
+    PROGRESS_ENV,
+    REPO_ROOT,
+    STAGE_ENV,
+    atomic_path,
+    environment,
+    outputs_root,
+    repo_relative,
+    write_json,
+)
 from .report import write_reports
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -163,9 +173,6 @@ def keep_finished_record(root: Path) -> None:
         return
     if old.get("status") == "ok" and old.get("finished"):
         write_json(root / PREVIOUS_RECORD, old)
-
-
-PREVIOUS_RECORD = "course_run.previous.json"
 
 
 def _now() -> str:

@@ -20,6 +20,8 @@ REPO_ROOT = _TWO_UP if IN_CLONE else Path.cwd().resolve()
 
 DATA_ENV = "MNIST_COURSE_DATA"
 OUTPUTS_ENV = "MNIST_COURSE_OUTPUTS"
+# The last finished course run's record, kept while a new run rewrites course_run.json (`course.keep_finished_record`).
+PREVIOUS_RECORD = "course_run.previous.json"
 # Set by `mnistkit.course` while it runs a chapter: {"stem", "staging", "final"}. The chapter writes into the staging
 # folder, which replaces its outputs only when the whole chapter has run (an interrupted run leaves them whole).
 STAGE_ENV = "MNIST_COURSE_STAGE"

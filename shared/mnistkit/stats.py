@@ -51,12 +51,13 @@ class Difference:
     def verdict(self) -> str:
         return "beyond noise" if self.beyond_noise else f"within noise ({self.n} seeds)"
 
-    def text(self, unit: str = "pp") -> str:
+    def text(self, unit: str = "pp", decimals: int = 2) -> str:
         """E.g. '+0.06 pp (95% interval -0.02 to +0.14, paired over 5 seeds): within noise (5 seeds)'. A bound that
         is not zero but would round to ±0.00 gets the decimals it needs (+0.003), so an interval printed beyond noise
         never appears to touch zero."""
         how = f"paired over {self.n} seeds" if self.kind == "paired" else "Welch, seeds differ"
-        return (f"{signed(self.mean)} {unit} (95% interval {signed(self.low)} to {signed(self.high)}, {how}): "
+        return (f"{signed(self.mean, decimals)} {unit} (95% interval {signed(self.low, decimals)} to "
+                f"{signed(self.high, decimals)}, {how}): "
                 f"{self.verdict}")
 
 
