@@ -241,28 +241,89 @@ def frontier_table(points: dict[tuple[str, int, int], list[dict]]) -> str:
                            "worst %", f"seeds holding ≥ {TARGET}%"], rows)
 
 
-def frontier_headline(points: dict[tuple[str, int, int], list[dict]], *, seeds: int = 5, epochs: int = 15,
-                      limit: int = 8000) -> str:
-    """The frontier in one sentence, over the points trained `epochs` epochs on at least `seeds` seeds and at most
-    `limit` parameters: the smallest whose mean holds the target, and the smallest where every seed does (or
-    "none up to <largest size>")."""
+def frontier_answers(points: dict[tuple[str, int, int], list[dict]], *, seeds: int = 5, epochs: int = 15,
+                     limit: int = 8000) -> dict | None:
+    """The frontier's two answers over the points trained `epochs` epochs on at least `seeds` seeds and at most
+    `limit` parameters: "mean" (the smallest whose mean holds the target) and "every" (the smallest where every seed
+    holds), each a point's key or None, with each point's `summarize` ("stats") and the largest size ("largest").
+    None when no point qualifies."""
     full = {k: v for k, v in points.items() if k[2] == epochs and len(v) >= seeds and k[1] <= limit}
     if not full:
-        return f"No size has {seeds} seeds of {epochs} epochs saved in this profile: the frontier is not measured."
+        return None
     stats = {k: summarize([lowest(r) for r in v], TARGET) for k, v in full.items()}
-    largest = max(k[1] for k in full)
-    mean_holds = [k for k in full if stats[k].mean >= TARGET]
-    all_hold = [k for k in full if stats[k].met]
+    smallest = lambda keys: min(keys, key=lambda k: k[1]) if keys else None  # noqa: E731
+    return {"sizes": len(full), "stats": stats, "largest": max(k[1] for k in full),
+            "mean": smallest([k for k in full if stats[k].mean >= TARGET]),
+            "every": smallest([k for k in full if stats[k].met])}
+
+
+def frontier_headline(points: dict[tuple[str, int, int], list[dict]], *, seeds: int = 5, epochs: int = 15,
+                      limit: int = 8000) -> str:
+    """The frontier in one sentence (`frontier_answers`): the smallest size whose mean holds the target, and the
+    smallest where every seed does (or "none up to <largest size>")."""
+    answers = frontier_answers(points, seeds=seeds, epochs=epochs, limit=limit)
+    if answers is None:
+        return f"No size has {seeds} seeds of {epochs} epochs saved in this profile: the frontier is not measured."
+    stats, largest = answers["stats"], answers["largest"]
 
     def named(key) -> str:
         return f"{key[1]:,} parameters ({key[0]}: {stats[key].text()}, {stats[key].holding} of {stats[key].n} hold)"
 
-    first = (f"the smallest size whose mean over {seeds} seeds holds ≥ {TARGET}% is {named(min(mean_holds, key=lambda k: k[1]))}"
-             if mean_holds else f"no size up to {largest:,} parameters has a mean ≥ {TARGET}% over {seeds} seeds")
-    second = (f"the smallest where every seed holds is {named(min(all_hold, key=lambda k: k[1]))}" if all_hold else
+    first = (f"the smallest size whose mean over {seeds} seeds holds ≥ {TARGET}% is {named(answers['mean'])}"
+             if answers["mean"] else f"no size up to {largest:,} parameters has a mean ≥ {TARGET}% over {seeds} seeds")
+    second = (f"the smallest where every seed holds is {named(answers['every'])}" if answers["every"] else
               f"no size up to {largest:,} parameters holds it on every seed")
-    return (f"Over {plural(len(full), 'size')} trained {epochs} epochs on {seeds}+ seeds (the lowest of the last {LAST} "
-            f"epochs; ± is the standard deviation over seeds): {first}; {second}.")
+    return (f"Over {plural(answers['sizes'], 'size')} trained {epochs} epochs on {seeds}+ seeds (the lowest of the last "
+            f"{LAST} epochs; ± is the standard deviation over seeds): {first}; {second}.")
+
+
+def frontier_short(points: dict[tuple[str, int, int], list[dict]], **kwargs) -> str:
+    """The frontier's two answers in a table cell: "frontier over 5 seeds: smallest with mean ≥ 99.4%: 5,386 params;
+    smallest with every seed ≥ 99.4%: none up to 7,474 params"."""
+    answers = frontier_answers(points, **kwargs)
+    if answers is None:
+        return "frontier: not measured"
+    size = {k: f"{answers[k][1]:,} params" if answers[k] else f"none up to {answers['largest']:,} params"
+            for k in ("mean", "every")}
+    return (f"frontier over {kwargs.get('seeds', 5)} seeds: smallest with mean ≥ {TARGET}%: {size['mean']}; "
+            f"smallest with every seed ≥ {TARGET}%: {size['every']}")
+
+
+def frontier_epochs_text(points: dict[tuple[str, int, int], list[dict]], references: list[dict], *,
+                         short: int = 15, long: int = 30) -> str:
+    """The frontier's second axis: each size trained `long` epochs beside the same size at `short`, paired over the
+    seeds both ran (the lowest of the last `LAST` epochs), graded by `mnistkit.stats`; then which public figures
+    trained longer than `short` epochs, or do not say. "" when no size was trained `long` epochs."""
+    sentences = []
+    for (family, params, epochs), runs in points.items():
+        if epochs != long or (family, params, short) not in points:
+            continue
+        before = {r["seed"]: lowest(r) for r in points[(family, params, short)]}
+        after = {r["seed"]: lowest(r) for r in runs}
+        seeds = sorted(set(before) & set(after))
+        if len(seeds) < 2:
+            sentences.append(f"{family} at {params:,} parameters has {plural(len(seeds), 'seed')} at both {short} and "
+                             f"{long} epochs: too few to compare.")
+            continue
+        at_short = summarize([before[s] for s in seeds], TARGET)
+        at_long = summarize([after[s] for s in seeds], TARGET)
+        diff = paired([before[s] for s in seeds], [after[s] for s in seeds])
+        sentences.append(
+            f"{family} at {params:,} parameters, {long} epochs against {short} (the recipe otherwise the same, its "
+            f"annealing stretched in proportion): {at_long.text()} against {at_short.text()}; {long} − {short} epochs is "
+            f"{diff.text()}; {at_long.holding} of {at_long.n} seeds hold ≥ {TARGET}% at {long} epochs, "
+            f"{at_short.holding} of {at_short.n} at {short}.")
+    if not sentences:
+        return ""
+    longer = [r for r in references if r.get("epochs") and r["epochs"] > short]
+    unstated = [r for r in references if not r.get("epochs")]
+    if longer:
+        sentences.append(f"Public figures trained longer than our {short} epochs: " + "; ".join(
+            f"{r['params']:,} parameters, {r['value']:.2f}% ({r['protocol']})" for r in longer) + ".")
+    if unstated:
+        sentences.append("Public figures that do not state their epochs: " + "; ".join(
+            f"{r['params']:,} parameters, {r['value']:.2f}% ({r['protocol']})" for r in unstated) + ".")
+    return " ".join(sentences)
 
 
 def frontier_references() -> list[dict]:

@@ -236,6 +236,10 @@ def chapter_summary(root: Path) -> str:
             runs = load_metrics(path)["runs"] + sweep_runs(stem, root=root) if path.exists() else []
             row = headline_row(stem, runs) if runs else None
             parity += [p for p in [parity_row(stem, runs)] if p]
+        if row and stem == "06_capstone_small":  # its claim at one size, and the frontier's two answers
+            from . import ch06
+
+            row[1] += f" (the capstone); {ch06.frontier_short(frontier_points(root) or {})}"
         if row:
             rows.append(row + [minutes.get(stem, "–")])
     if not rows:
@@ -267,20 +271,33 @@ def run_all_minutes(root: Path) -> dict[str, str]:
             if n.get("status") == "ok" and n.get("seconds") is not None}
 
 
-def frontier_text(root: Path) -> str:
-    """Chapter 06's frontier in one sentence (`ch06.frontier_headline`), from its runs and its frontier sweeps; ""
+def frontier_points(root: Path) -> dict | None:
+    """Chapter 06's frontier (`ch06.frontier_points`) from its runs, its seed sweep and its frontier sweeps; None
     when chapter 06 has not run."""
     from . import ch06
 
-    path = root / "06_capstone_small" / "metrics.json"
-    if not path.exists():
-        return ""
     stem = "06_capstone_small"
+    path = root / stem / "metrics.json"
+    if not path.exists():
+        return None
     runs = load_metrics(path)["runs"] + sweep_runs(stem, "06-seeds", root=root) + sweep_runs(stem, ch06.FRONTIER_SWEEPS,
                                                                                             root=root)
+    return ch06.frontier_points(runs)
+
+
+def frontier_text(root: Path) -> str:
+    """Chapter 06's frontier in one sentence (`ch06.frontier_headline`) and what epochs buy
+    (`ch06.frontier_epochs_text`); "" when chapter 06 has not run."""
+    from . import ch06
+
+    points = frontier_points(root)
+    if points is None:
+        return ""
+    stem = "06_capstone_small"
     figure = f"[`outputs/{stem}/frontier.png`](outputs/{stem}/frontier.png)"
     return (f"**Chapter 06's frontier** (one family, `SeparableNet`, at several sizes; its figure with the public "
-            f"figures as published: {figure}): " + ch06.frontier_headline(ch06.frontier_points(runs)))
+            f"figures as published: {figure}): " + ch06.frontier_headline(points)
+            + (" " + epochs if (epochs := ch06.frontier_epochs_text(points, ch06.frontier_references())) else ""))
 
 
 def course_run_summary(root: Path) -> str:

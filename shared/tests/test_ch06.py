@@ -121,3 +121,33 @@ def test_the_frontier_figure_draws_every_seed_and_every_reference():
     assert ax.get_xscale() == "log"
     dots = sum(len(c.get_offsets()) for c in ax.collections)
     assert dots >= 10 + len(ch06.frontier_references())  # every seed, every public point
+
+
+def test_what_epochs_buy_is_a_paired_difference_and_names_the_public_figures_that_trained_longer():
+    short = [frontier_run(2656, s, [99.2, 99.2, 99.2 + 0.01 * s]) for s in range(1, 6)]
+    long = [frontier_run(2656, s, [99.3, 99.3, 99.3 + 0.01 * s], epochs=30) for s in range(1, 6)]
+    references = [{"params": 1936, "value": 99.1, "epochs": 75, "protocol": "one checkpoint (epoch 75)"},
+                  {"params": 9142, "value": 99.4, "epochs": 15, "protocol": "fixed 15 epochs"},
+                  {"params": 697, "value": 99.03, "epochs": None, "protocol": "best of ~700"}]
+    text = ch06.frontier_epochs_text(ch06.frontier_points(short + long), references)
+    assert "30 − 15 epochs is +0.10 pp" in text and "beyond noise" in text
+    assert "0 of 5 seeds hold ≥ 99.4% at 30 epochs, 0 of 5 at 15" in text
+    assert "1,936 parameters, 99.10% (one checkpoint (epoch 75))" in text and "9,142" not in text
+    assert "do not state their epochs: 697 parameters" in text
+    # the same seeds but one gain reversed: the interval crosses zero, no "beyond noise"
+    mixed = long[:4] + [frontier_run(2656, 5, [99.0, 99.0, 99.0], epochs=30)]
+    assert "within noise" in ch06.frontier_epochs_text(ch06.frontier_points(short + mixed), references)
+    assert "too few to compare" in ch06.frontier_epochs_text(ch06.frontier_points(short + long[:1]), references)
+    assert ch06.frontier_epochs_text(ch06.frontier_points(short), references) == ""
+
+
+def test_the_frontier_in_a_table_cell_says_none_up_to_the_largest_size_when_nothing_holds():
+    low = [frontier_run(1624, s, [99.1, 99.2, 99.1]) for s in range(1, 6)]
+    mixed = [frontier_run(5386, s, [99.5, 99.45, 99.42 if s != 3 else 99.38]) for s in range(1, 6)]
+    assert ch06.frontier_short(ch06.frontier_points(low)) == (
+        "frontier over 5 seeds: smallest with mean ≥ 99.4%: none up to 1,624 params; smallest with every seed ≥ 99.4%: "
+        "none up to 1,624 params")
+    assert ch06.frontier_short(ch06.frontier_points(low + mixed)) == (
+        "frontier over 5 seeds: smallest with mean ≥ 99.4%: 5,386 params; smallest with every seed ≥ 99.4%: none up "
+        "to 5,386 params")
+    assert ch06.frontier_short({}) == "frontier: not measured"

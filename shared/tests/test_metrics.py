@@ -250,6 +250,11 @@ def test_the_readme_states_chapter_06s_frontier_from_its_runs(tmp_path):
     save_metrics(tmp_path / "06_capstone_small", "06_capstone_small", runs)
     text = frontier_text(tmp_path)
     assert "**Chapter 06's frontier**" in text and "the smallest where every seed holds is 3,874 parameters" in text
+    from mnistkit.report import chapter_summary
+
+    row = next(line for line in chapter_summary(tmp_path).splitlines() if line.startswith("| [06_capstone_small]"))
+    assert ("(the capstone); frontier over 5 seeds: smallest with mean ≥ 99.4%: 3,874 params; smallest with every "
+            "seed ≥ 99.4%: 3,874 params") in row
 
 
 def test_the_chapter_table_shows_each_chapter_s_run_all_time_from_the_course_record(tmp_path):
