@@ -1,7 +1,7 @@
 # The course's commands. Each target sets up what it needs from a fresh clone and skips what is there.
 #   make course   run every notebook end to end (full profile) into outputs/, two chapters at a time (10 alone), then outputs/RESULTS.md
 #   make test     ruff, unit tests of the helper + nbval on every notebook (and solution) in the quick profile
-#   make bench    input-pipeline benchmark (prints `speedup: <x>x`)
+#   make bench    input-pipeline benchmark (prints `speedup: <x>x`), then chapter 13's speedrun (prints `speedrun: <s> s median ...`)
 #   make time-vit chapter 08's ViT training time, alone on this machine
 #   make quick    the whole course in the quick profile, into build/quick/outputs/
 #   make lab      JupyterLab on notebooks/
@@ -50,6 +50,7 @@ quick: install data
 
 bench: install data
 	$(SCRIPT_ENV) $(PY) ci/bench.py
+	$(SCRIPT_ENV) $(PY) ci/bench_speedrun.py
 
 # Chapter 08's ViT training time, measured alone with every core (outputs/TIMING_VIT.md).
 time-vit: install data

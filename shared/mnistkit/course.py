@@ -181,7 +181,7 @@ def _now() -> str:
 
 # A chapter whose claim is its own training time on the whole machine runs alone, with every core, when the
 # course runs chapters side by side: chapter 10's target is under 20 minutes per seed on this 2-core CPU.
-ALONE = ("10_stacked_seq2seq",)
+ALONE = ("10_stacked_seq2seq", "13_cpu_speedrun")  # 13 times its training: nothing may run beside it
 
 
 def previous_seconds(root: Path, stem: str) -> float:

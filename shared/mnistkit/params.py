@@ -100,6 +100,9 @@ RANGES: dict[str, tuple] = {
     "ff_dim": ("int", 1, 8192, False),
     "samples": ("int", 50, 10_000, False),
     "size": ("int", 1, 60_000, False),
+    "threads": ("int", 0, 1024, False),  # 0: every core (chapter 13)
+    "thread_count": ("int", 1, 1024, False),
+    "epoch_fraction": ("float", 0, 20, True),  # chapter 13 trains a fraction of an epoch
 }
 
 

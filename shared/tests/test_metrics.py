@@ -269,3 +269,23 @@ def test_the_chapter_table_shows_each_chapter_s_run_all_time_from_the_course_rec
     table = chapter_summary(tmp_path)
     assert "Run All, min (threads)" in table and table.splitlines()[-1].endswith("| 53 (1) |")
     assert run_all_minutes(tmp_path / "nowhere") == {}
+
+
+def test_the_readme_states_chapter_13s_speedrun_from_its_runs(tmp_path):
+    from mnistkit import ch13
+    from mnistkit.report import chapter_summary, speedrun_text
+
+    assert speedrun_text(tmp_path) == ""  # chapter 13 never ran: nothing said
+    result = {"params": 215194, "prepare_seconds": 0.1, "compile_seconds": 0.0, "eval_seconds": 0.3, "threads": 2,
+              "steps": 235, "images": 60160, "recipe": {"precision": "fp32", "epochs": 1.0}}
+    ours = [ch13.speedrun_record(f"speedrun-seed{s}", {**result, "seed": s, "seconds": 4.0, "test_acc": 99.1},
+                                 headline=True, machine="a test CPU") for s in (1, 2, 3)]
+    stock = [{"name": f"stock-seed{s}", "params": 1199882, "seed": s, "reached": 2, "precision": "fp32",
+              "epochs": [{"epoch": 1, "test_acc": 98.8, "seconds": 45.0}, {"epoch": 2, "test_acc": 99.05, "seconds": 90.0}]}
+             for s in (1, 2)]
+    save_metrics(tmp_path / "13_cpu_speedrun", "13_cpu_speedrun", ours + stock)
+    text = speedrun_text(tmp_path)
+    assert "**Chapter 13's speedrun**" in text and "median 4.00 s" in text and "on a test CPU" in text
+    assert "a median 90.0 s" in text and "**22× faster**" in text
+    row = next(line for line in chapter_summary(tmp_path).splitlines() if line.startswith("| [13_cpu_speedrun]"))
+    assert "| 1, 2, 3 | 215,194 | 99.10 ± 0.00 |" in row and "3 of 3" in row

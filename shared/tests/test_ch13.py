@@ -1,0 +1,160 @@
+"""Chapter 13, the CPU speedrun: its recipes train, its FLOP count agrees with torch's, and its sentences say only
+what the (fabricated) runs support."""
+import pytest
+import torch
+
+from mnistkit import ch13
+from mnistkit.data import TensorData
+from mnistkit.params import ParameterError
+
+
+def fake(seed: int, seconds: float, acc: float, **extra) -> dict:
+    return {"seed": seed, "seconds": seconds, "test_acc": acc, "eval_seconds": 0.2, "compile_seconds": 0.0, **extra}
+
+
+def tiny_data(n: int = 512) -> TensorData:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    return TensorData(x, y, x[:128], y[:128])
+
+
+def test_the_target_is_the_mean_and_the_text_never_calls_a_short_seed_met():
+    runs = [fake(s, 4.0 + 0.1 * s, 99.1 if s != 3 else 98.9) for s in range(1, 11)]
+    text = ch13.target_text(runs)
+    assert "reaches 99.0% (the target is the mean's; 9 of 10 seeds reach it alone)" in text
+    assert "within the 5 s goal" in text and "Both halves of the target hold." in text
+    assert "3 s stretch" not in text  # a median of 4.55 s is not within the stretch
+    short = [fake(s, 2.5, 98.95) for s in range(1, 11)]
+    text = ch13.target_text(short)
+    assert "falls short of 99.0%" in text and "the accuracy is short" in text and "3 s stretch" in text
+    slow = [fake(s, 6.0, 99.2) for s in range(1, 11)]
+    assert "over the 5 s goal" in ch13.target_text(slow) and "the time is over" in ch13.target_text(slow)
+    assert "every seed reaches it too" in ch13.target_text(slow)
+    assert "One seed gives no verdict" in ch13.target_text(slow[:1])
+
+
+def test_the_ratio_is_of_medians_and_a_stock_seed_that_never_reached_makes_it_a_lower_bound():
+    stock = [{"seed": s, "seconds": 90.0 + s, "reached": 2} for s in (1, 2, 3)]
+    ours = [fake(s, 3.0, 99.1) for s in range(1, 11)]
+    text = ch13.ratio_text(stock, ours)
+    assert "a median 92.0 s" in text and "**31× faster**" in text and "lower bound" not in text
+    stock[0]["reached"] = None
+    assert "lower bound" in ch13.ratio_text(stock, ours) and "Seed(s) 1" in ch13.ratio_text(stock, ours)
+    assert "needs both" in ch13.ratio_text([], ours)
+
+
+def test_the_ablation_grades_each_step_against_the_one_above_over_the_seeds_both_ran():
+    stock = [fake(s, 45.0, 98.0 + 0.1 * s) for s in (1, 2, 3)]
+    tensors = [fake(s, 20.0 + 0.1 * s, 98.0 + 0.1 * s) for s in (1, 2, 3)]
+    small = [fake(s, 8.0, 98.5 + (0.3 if s % 2 else -0.3)) for s in range(1, 11)]
+    rows = ch13.ablation_rows([("stock", stock), ("tensors", tensors), ("small", small)])
+    assert rows[0]["time"] is None
+    assert rows[1]["time"].verdict.startswith("beyond noise") and rows[1]["time"].mean == pytest.approx(-24.8)
+    assert rows[1]["acc"].mean == pytest.approx(0.0)  # the same accuracy: no effect claimed
+    assert rows[2]["time"].n == 3  # only seeds 1-3 ran both
+    table = ch13.ablation_table([("stock", stock), ("tensors", tensors), ("small", small)])
+    assert "| tensors | 3 | 20.20 |" in table and "within noise" in table
+    one = ch13.ablation_table([("stock", stock[:1]), ("tensors", tensors[:1])])
+    assert "fewer than 2 seeds in common: no verdict" in one
+
+
+def test_a_variation_is_paired_with_the_final_recipe_and_its_compile_time_stays_apart():
+    final = [fake(s, 4.0 + 0.01 * s, 99.05) for s in range(1, 6)]
+    compiled = [fake(s, 3.0 + 0.01 * s, 99.05, compile_seconds=40.0) for s in range(1, 6)]
+    table = ch13.variations_table(final, [("torch.compile on", compiled)])
+    assert "-1.00 s" in table and "beyond noise" in table and "1.33× the speed" in table
+    assert "compiling took 40.0 s a run (apart)" in table
+
+
+def test_the_limit_paragraph_states_the_peak_the_step_and_the_share_reached():
+    text = ch13.limit_text(peak_fp32=100.0, peak_bf16=250.0, flops_per_step=int(2e9), counted_flops=int(2e9), steps=100,
+                           seconds=10.0, top=[{"name": "aten::convolution_backward", "share": 30.0, "calls": 10,
+                                               "ms_per_step": 5.0}])
+    assert "100 GFLOP/s in fp32, 250 in bf16" in text and "20 GFLOP/s, 20% of the fp32 peak" in text
+    assert "agreeing" in text and "`aten::convolution_backward` (30%" in text
+    apart = ch13.limit_text(peak_fp32=100.0, peak_bf16=250.0, flops_per_step=int(2e9), counted_flops=int(1e9),
+                            steps=100, seconds=10.0, top=[])
+    assert "100% apart" in apart
+
+
+@pytest.mark.parametrize("model", [ch13.StockNet(), ch13.SpeedNet(), ch13.SpeedNet(16, 32, k2=5, hidden=0, bn=True)],
+                         ids=["stock", "speed", "speed-bn"])
+def test_the_step_flops_counted_from_the_layers_agree_with_torch_s_flop_counter(model):
+    assert ch13.step_flops(model, 4) == ch13.counted_step_flops(model, 4)
+
+
+def test_the_networks_have_their_published_sizes():
+    assert ch13.params(ch13.StockNet()) == 1_199_882  # pytorch/examples mnist/main.py's Net
+    assert ch13.params(ch13.SpeedNet()) == 215_194  # tuomaso/train_mnist_fast's final Net (24, 32, 3x3, 256)
+
+
+def test_a_speedrun_is_reproducible_and_times_only_its_loop():
+    data = tiny_data()
+    recipe = ch13.Recipe(epochs=0.5, batch_size=64)
+    a, b = ch13.speedrun(data, seed=3, recipe=recipe), ch13.speedrun(data, seed=3, recipe=recipe)
+    assert a["test_acc"] == b["test_acc"] and a["steps"] == 4 and a["images"] == 256
+    assert a["seconds"] > 0 and a["eval_seconds"] > 0 and a["compile_seconds"] == 0
+    record = ch13.speedrun_record("speedrun-seed3", a, headline=True)
+    assert record["epochs"][0]["test_acc"] == a["test_acc"] and record["epochs_trained"] == 0.5
+    assert ch13.as_result(record)["seconds"] == a["seconds"]
+
+
+@pytest.mark.parametrize("change", [dict(net="stock", optimizer="adadelta", schedule="steplr", lr=1.0, epochs=1.2),
+                                    dict(channels_last=True), dict(precision="bf16"), dict(threads=1)])
+def test_every_step_of_the_ablation_trains(change):
+    result = ch13.speedrun(tiny_data(), seed=1, recipe=ch13.Recipe(batch_size=128, **change))
+    assert 0 <= result["test_acc"] <= 100 and result["params"] > 0
+
+
+def test_the_ablation_goes_from_the_stock_recipe_to_the_final_one_change_at_a_time():
+    final = ch13.Recipe(epochs=0.8, precision="bf16")
+    steps = ch13.ablation_recipes(final)
+    assert steps[0][1] == ch13.STOCK and steps[-1][1] == final
+    names = [name for name, _ in steps]
+    assert "0.8 of an epoch instead of 1" in names and "bf16 autocast" in names and "torch.compile" not in names
+    for (_, before), (_, after) in zip(steps[1:], steps[2:]):  # after the network swap, one field at a time
+        changed = {k for k in before.__dataclass_fields__ if getattr(before, k) != getattr(after, k)}
+        assert changed and (len(changed) == 1 or changed <= {"optimizer", "schedule", "lr"}), changed
+
+
+def test_recipe_parameters_are_checked_by_name():
+    assert ch13.check_recipe(lr=0.02, precision="bf16") == ch13.Recipe(lr=0.02, precision="bf16")
+    with pytest.raises(ParameterError, match=r"parameter precision='fp16' is not allowed: expected one of 'fp32', 'bf16'"):
+        ch13.check_recipe(precision="fp16")
+    with pytest.raises(ParameterError, match=r"parameter epochs=0 is not allowed"):
+        ch13.check_recipe(epochs=0)
+    with pytest.raises(TypeError, match="unknown field"):
+        ch13.check_recipe(width=3)
+
+
+def test_the_stock_recipe_stops_at_its_first_epoch_at_the_target():
+    result = ch13.stock_time_to_target(1, max_epochs=2, target=0.0, train_fraction=0.005, test_fraction=0.02)
+    assert result["reached"] == 1 and len(result["epochs"]) == 1 and result["params"] == 1_199_882
+    never = ch13.stock_time_to_target(1, max_epochs=1, target=101.0, train_fraction=0.005, test_fraction=0.02)
+    assert never["reached"] is None and ch13.stock_record("stock-seed1", never)["reached"] is None
+
+
+def test_the_profile_names_operations_and_their_shares():
+    top = ch13.top_operations(tiny_data(), ch13.Recipe(batch_size=32), steps=2, rows=5)
+    assert len(top) == 5 and all(t["name"].startswith("aten::") or t["name"] for t in top)
+    assert 0 < sum(t["share"] for t in top) <= 100.0 + 1e-6
+
+
+def test_the_probe_table_summarises_each_candidate():
+    rows = [{"candidate": "a", "seed": s, "val_acc": 98.7 + 0.1 * s, "seconds": 4.0, "threads": 2} for s in (1, 2, 3)]
+    assert "| a | 3 | 98.90 ± 0.10 | 4.00 | 2 |" in ch13.probe_table(rows)
+
+
+def test_the_chapter_s_defaults_are_the_final_recipe():
+    import nbformat
+
+    from mnistkit.paths import REPO_ROOT
+
+    nb = nbformat.read(REPO_ROOT / "notebooks" / "13_cpu_speedrun.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    names: dict = {"default_profile": lambda: "quick"}
+    exec(cell.source, names)
+    fields = {f: names["use_compile" if f == "compile" else f] for f in ch13.Recipe.__dataclass_fields__
+              if f not in ("net", "optimizer", "schedule")}
+    assert ch13.Recipe(**fields) == ch13.FINAL
