@@ -659,6 +659,7 @@ def main(argv=None) -> int:
     path = write_json(outputs_root("full") / "search" / "13" / "probe.json",
                       {"split": "validation: 5,000 of the 60,000 training images held out (seed 0)", "rows": rows})
     print(probe_table(rows))
+    print(choose(rows)[1])
     print("saved", path)
     return 0
 
@@ -703,3 +704,29 @@ def threads_text(one: list[dict], many: list[dict], threads: int) -> str:
     graded = f"; the paired difference is {pair.text('s')}" if pair else ""
     return (f"1 thread: a median {median_seconds(one):.2f} s; {threads} threads: {median_seconds(many):.2f} s, a "
             f"speedup of {ratio:.2f}× against the ideal {threads}× ({ratio / threads:.0%} of it){graded}.")
+
+
+def choose(rows: list[dict], reference: str = "tuomaso") -> tuple[str, str]:
+    """The probe's rule, stated once: among the candidates whose validation accuracy is not below the reference
+    recipe's beyond noise (the paired difference over the same seeds, `mnistkit.stats.paired`: its 95% interval
+    does not lie wholly below zero), the one with the least median training time. Returns (name, the sentence)."""
+    by = {name: {r["seed"]: r for r in rows if r["candidate"] == name} for name in dict.fromkeys(r["candidate"] for r in rows)}
+    if reference not in by:
+        raise ValueError(f"reference {reference!r} is not among the probe's candidates {sorted(by)}")
+    kept, dropped = [], []
+    for name, runs in by.items():
+        seeds = sorted(set(runs) & set(by[reference]))
+        if name == reference:
+            kept.append(name)
+            continue
+        if len(seeds) < 2:
+            dropped.append(f"{name} (fewer than 2 seeds in common)")
+            continue
+        diff = paired([by[reference][s]["val_acc"] for s in seeds], [runs[s]["val_acc"] for s in seeds])
+        (dropped.append(f"{name} ({diff.text()})") if diff.high < 0 else kept.append(name))
+    median = {name: statistics.median(r["seconds"] for r in by[name].values()) for name in kept}
+    chosen = min(kept, key=lambda n: median[n])
+    text = (f"Chosen: **{chosen}**, the fastest ({median[chosen]:.2f} s median) of the candidates whose validation "
+            f"accuracy is not below {reference}'s beyond noise ({', '.join(kept)})"
+            + (f"; left out as worse beyond noise: {'; '.join(dropped)}." if dropped else "."))
+    return chosen, text

@@ -158,3 +158,30 @@ def test_the_chapter_s_defaults_are_the_final_recipe():
     fields = {f: names["use_compile" if f == "compile" else f] for f in ch13.Recipe.__dataclass_fields__
               if f not in ("net", "optimizer", "schedule")}
     assert ch13.Recipe(**fields) == ch13.FINAL
+
+
+def test_the_probe_keeps_the_fastest_candidate_not_worse_beyond_noise():
+    def rows(name, accs, seconds):
+        return [{"candidate": name, "seed": s, "val_acc": a, "seconds": seconds, "threads": 2}
+                for s, a in enumerate(accs, start=1)]
+
+    probe = (rows("tuomaso", [98.70, 98.75, 98.72], 6.0) + rows("fast-worse", [98.40, 98.46, 98.41], 3.0)
+             + rows("fast-same", [98.74, 98.69, 98.73], 4.0) + rows("slow-better", [98.9, 98.95, 98.9], 9.0))
+    chosen, text = ch13.choose(probe)
+    assert chosen == "fast-same" and "left out as worse beyond noise: fast-worse" in text
+    assert ch13.choose(rows("tuomaso", [98.7, 98.8], 5.0))[0] == "tuomaso"
+    with pytest.raises(ValueError, match="reference 'tuomaso' is not among"):
+        ch13.choose(rows("other", [98.7, 98.8], 5.0))
+
+
+def test_the_final_recipe_is_the_one_the_saved_probe_chose():
+    import json
+
+    from mnistkit.paths import REPO_ROOT
+
+    path = REPO_ROOT / "outputs" / "search" / "13" / "probe.json"
+    if not path.exists():
+        pytest.skip("no probe saved yet (python -m mnistkit.ch13)")
+    rows = json.loads(path.read_text())["rows"]
+    chosen = ch13.choose(rows)[0]
+    assert ch13.Recipe(**next(r["recipe"] for r in rows if r["candidate"] == chosen)) == ch13.FINAL
