@@ -615,6 +615,8 @@ PROBE = {  # candidates for the final recipe, scored on the validation split (55
     "tuomaso-cl": Recipe(channels_last=True),
     "tuomaso-cl-bf16": Recipe(channels_last=True, precision="bf16"),
     "tuomaso-0.8": Recipe(epochs=0.8),
+    "c16-cl-bf16": Recipe(c1=16, channels_last=True, precision="bf16"),
+    "b512-cl-bf16": Recipe(batch_size=512, lr=0.02, channels_last=True, precision="bf16"),
     "bn16": Recipe(c1=16, c2=32, k2=5, hidden=0, bn=True),
 }
 
