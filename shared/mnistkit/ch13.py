@@ -665,9 +665,11 @@ PROBE = {  # candidates for the final recipe, scored on the validation split (55
 
 
 def probe(data, names: list[str], seeds: list[int]) -> list[dict]:
-    """Each candidate of `PROBE` on each seed, on `data` (the validation split): validation accuracy and seconds."""
+    """Each candidate of `PROBE` on each seed (after one warm-up run), on `data` (the validation split): validation
+    accuracy and training seconds."""
     rows = []
     for name in names:
+        warm_up(data, PROBE[name])
         for seed in seeds:
             result = speedrun(data, seed=seed, recipe=PROBE[name])
             rows.append({"candidate": name, "seed": seed, "val_acc": result["test_acc"], "seconds": result["seconds"],
