@@ -314,7 +314,7 @@ def speedrun_text(root: Path) -> str:
         return ""
     runs = load_metrics(path)["runs"]
     ours = [ch13.as_result(r) for r in runs if r.get("headline")]
-    stock = [ch13.as_result(r) for r in runs if "reached" in r]
+    stock = [{**ch13.as_result(r), "epochs": r["epochs"]} for r in runs if "reached" in r]
     machine = next((r.get("machine") for r in runs if r.get("machine")), "this machine")
     return (f"**Chapter 13's speedrun** ([`outputs/{stem}/speedrun.png`](outputs/{stem}/speedrun.png)): "
             + ch13.target_text(ours, machine=machine) + " " + ch13.ratio_text(stock, ours))
