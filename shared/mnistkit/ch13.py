@@ -669,7 +669,7 @@ def plot_speedrun(steps: list[tuple[str, list[dict]]], stock: list[dict] | None 
     ax.set(xlabel="training seconds (log scale), first batch to last optimizer step", ylabel="test accuracy %",
            title="Each step of the speedrun, every seed: time against accuracy")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1)
     fig.tight_layout()
     return fig
 
