@@ -300,7 +300,8 @@ def frontier_text(root: Path) -> str:
     figure = f"[`outputs/{stem}/frontier.png`](outputs/{stem}/frontier.png)"
     return (f"**Chapter 06's frontier** (one family, `SeparableNet`, at several sizes; its figure with the public "
             f"figures as published: {figure}): " + ch06.frontier_headline(points)
-            + (" " + epochs if (epochs := ch06.frontier_epochs_text(points, ch06.frontier_references())) else ""))
+            + (" " + epochs if (epochs := ch06.frontier_epochs_text(points, ch06.frontier_references())) else "")
+            + f"\n\n![Chapter 06's frontier, from its last run](outputs/{stem}/frontier.png)")
 
 
 def speedrun_text(root: Path) -> str:

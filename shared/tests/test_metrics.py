@@ -250,6 +250,7 @@ def test_the_readme_states_chapter_06s_frontier_from_its_runs(tmp_path):
     save_metrics(tmp_path / "06_capstone_small", "06_capstone_small", runs)
     text = frontier_text(tmp_path)
     assert "**Chapter 06's frontier**" in text and "the smallest where every seed holds is 3,874 parameters" in text
+    assert "![Chapter 06's frontier, from its last run](outputs/06_capstone_small/frontier.png)" in text
     from mnistkit.report import chapter_summary
 
     row = next(line for line in chapter_summary(tmp_path).splitlines() if line.startswith("| [06_capstone_small]"))
