@@ -42,6 +42,7 @@ def test_two_workers_share_one_study_and_never_repeat_a_trial(tmp_path):
     assert len({t.number for t in trials}) == len(trials)  # every trial number once
     assert 12 <= len(done) <= 13  # the count is checked as each worker finishes: at most one trial past it
     assert {t.user_attrs["worker"] for t in done} == {w.pid for w in workers}  # both workers took trials
+    assert len({t.params["x"] for t in done}) == len(done)  # and drew their own parameters: none proposed twice
 
 
 def test_a_worker_killed_mid_trial_is_recovered_and_the_study_resumes(tmp_path):
@@ -88,10 +89,43 @@ def test_the_chosen_recipe_enqueued_trains_what_the_recipe_function_trains(tmp_p
         return dict(st.space_04(trial), epochs=2, anneal_epochs=2)
 
     store = st.storage("04", "enqueued", root=tmp_path)
-    study = st.open_study("enqueued", store, first=st.CHOSEN["04"])
+    study = st.open_study("enqueued", store, first=st.enqueued("04"))
     study.optimize(st.objective_for("04", short, seed=1, data=data), n_trials=1)
     trial = study.trials[0]
     assert trial.params == st.CHOSEN["04"] and trial.user_attrs["origin"] == "the chapter's chosen recipe"
     _, direct = train_recipe("04", short(optuna.trial.FixedTrial(st.CHOSEN["04"])), data, seed=1)
     assert [e["val_acc"] for e in trial.user_attrs["history"]] == [e["val_acc"] for e in direct]
     assert trial.value == min(e["val_acc"] for e in direct[-2:])  # LAST["04"] = 5 reads the 2 epochs there are
+
+
+def fabricated_study(values: dict[int, float]):
+    """A study whose trials are given, not trained: trial number -> value, parameter x = the number."""
+    study = optuna.create_study(direction="maximize")
+    for number, value in values.items():
+        study.add_trial(optuna.trial.create_trial(params={"x": float(number)}, value=value,
+                                                  distributions={"x": optuna.distributions.FloatDistribution(0, 99)}))
+    return study
+
+
+def test_confirm_trains_the_best_trials_and_the_chapters_recipe_again_and_chooses_the_best_mean(monkeypatch):
+    # Seed 1 (the study's) ranks trial 2 first; seeds 2 and 3 say trial 1 is steadier: the mean over 3 seeds decides.
+    later = {(1.0, 2): 99.40, (1.0, 3): 99.38, (2.0, 2): 99.20, (2.0, 3): 99.22, (0.0, 2): 99.30, (0.0, 3): 99.30,
+             (3.0, 2): 99.90, (3.0, 3): 99.90}
+    trained = []
+
+    def validation_run(chapter, width, params, seed):
+        trained.append((params["x"], seed))
+        return {"seed": seed, "value": later[(params["x"], seed)]}
+
+    monkeypatch.setattr(st, "validation_run", validation_run)
+    found = st.confirm(fabricated_study({0: 99.30, 1: 99.36, 2: 99.44, 3: 99.10}), "04", None, top=2, seeds=[2, 3],
+                       workers=1)
+    assert sorted(trained) == [(0.0, 2), (0.0, 3), (1.0, 2), (1.0, 3), (2.0, 2), (2.0, 3)]  # not trial 3: not top 2
+    assert found["seeds"] == [1, 2, 3] and [row["trial"] for row in found["rows"]] == [2, 1, 0]
+    assert found["chosen"] == 1  # mean 99.38 against 99.2867 (trial 2) and 99.30 (trial 0)
+    assert found["rows"][1]["mean"] == pytest.approx((99.36 + 99.40 + 99.38) / 3)
+
+
+def test_confirm_refuses_a_study_with_no_complete_trial():
+    with pytest.raises(ValueError, match="no complete trial"):
+        st.confirm(optuna.create_study(direction="maximize"), "04", None, top=3, seeds=[2], workers=1)
