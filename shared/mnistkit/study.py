@@ -235,18 +235,89 @@ def trials_table(study) -> str:
                            "training min", "parameters", "origin"], rows)
 
 
+def _seconds(trial) -> float:
+    """A finished trial's wall-clock seconds, from the study's own record of its start and end."""
+    return (trial.datetime_complete - trial.datetime_start).total_seconds()
+
+
 def compute_text(study, epochs: int) -> str:
-    """The compute the study spent (epochs trained, from its own records) against training every trial to the
-    end."""
+    """The compute the study spent, from its own records (epochs reported, trials' start and end times), against
+    training every trial to the end: each pruned trial's missing epochs at its own seconds per epoch."""
     optuna = _optuna()
-    done = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = [t for t in study.trials if t.state in finished and t.intermediate_values]
     if not done:
         return "No trial has finished yet."
     spent = sum(len(t.intermediate_values) for t in done)
     full = epochs * len(done)
-    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in done)
-    return (f"{len(done)} trials finished, {pruned} of them pruned: {spent} epochs trained, against {full} had "
-            f"every trial run its {epochs} epochs ({spent / full:.0%}).")
+    pruned = [t for t in done if t.state == optuna.trial.TrialState.PRUNED]
+    hours = sum(_seconds(t) for t in done) / 3600
+    unpruned = hours + sum(_seconds(t) / len(t.intermediate_values) * (epochs - len(t.intermediate_values))
+                           for t in pruned) / 3600
+    return (f"{len(done)} trials finished, {len(pruned)} of them pruned: {spent} epochs trained in {hours:.1f} "
+            f"core-hours (one thread a trial), against {full} epochs and about {unpruned:.1f} core-hours had every "
+            f"trial run its {epochs} epochs ({spent / full:.0%} of the epochs; each pruned trial's missing epochs "
+            f"counted at its own seconds per epoch).")
+
+
+def plot_study(study) -> list:
+    """Optuna's own plots of the study, one figure each: the value of every complete trial with the best so far, and
+    the parameters' importances (fANOVA over the complete trials; it needs at least two)."""
+    import warnings
+
+    from optuna.visualization import matplotlib as optuna_plots
+
+    figures = []
+    with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental
+        warnings.simplefilter("ignore")
+        history = optuna_plots.plot_optimization_history(study)
+        history.set(title=f"study {study.study_name}: each complete trial's value (lowest validation % of the last "
+                          f"epochs)")
+        figures.append(history.figure)
+        if sum(t.value is not None for t in study.trials) >= 2:
+            importances = optuna_plots.plot_param_importances(study)
+            importances.set(title=f"study {study.study_name}: which parameters mattered (fANOVA)")
+            figures.append(importances.figure)
+    for figure in figures:
+        figure.set_size_inches(9, 4.5)
+        figure.tight_layout()
+    return figures
+
+
+def confirm_table(found: dict) -> str:
+    """The confirmed trials, one row each: validation value on every seed, their mean; the chosen one marked."""
+    from .metrics import markdown_table
+
+    seeds = [str(s) for s in found["seeds"]]
+    rows = [[row["trial"] if row["trial"] != found["chosen"] else f"**{row['trial']} (chosen)**", row["origin"],
+             *[row["values"][s] for s in seeds], row["mean"]] for row in found["rows"]]
+    return markdown_table(["trial", "origin", *[f"seed {s} (val %)" for s in seeds], "mean"], rows)
+
+
+def test_text(found: dict, target: float, last: int) -> str:
+    """The confirmed trial on the test seeds: the lowest test accuracy of its last `last` epochs, mean, std, worst,
+    how many seeds hold `target`, whether the mean clears it by two standard deviations; then the paired difference
+    with the chapter's recipe (trial 0) on the same seeds."""
+    from .stats import paired, summarize
+
+    def lowest(run: dict) -> float:
+        return min(run["test_acc"][-last:])
+
+    chosen = str(found["chosen"])
+    runs = found["runs"][chosen]
+    summary = summarize([lowest(r) for r in runs], target)
+    clears = summary.mean - 2 * summary.std >= target
+    text = (f"**On the test set** (trained on all 60,000, seeds {', '.join(str(r['seed']) for r in runs)}), trial "
+            f"{chosen}'s lowest accuracy of the last {last} epochs is {summary.text()}; {target}% on each of them is "
+            f"{summary.holds}. Its mean {'clears' if clears else 'does not clear'} {target}% by two standard "
+            f"deviations (mean − 2·std = {summary.mean - 2 * summary.std:.2f}%).")
+    if chosen != "0":
+        reference = {r["seed"]: lowest(r) for r in found["runs"]["0"]}
+        difference = paired([reference[r["seed"]] for r in runs], [lowest(r) for r in runs])
+        text += (f" Against the chapter's recipe (trial 0) on the same seeds: {difference.text()}.")
+    else:
+        text += " It is the chapter's own recipe (trial 0): the search found nothing better on validation."
+    return text
 
 
 # --- after the search: the best trials on more seeds, then the chosen one on the test set ---------------------------

@@ -129,3 +129,51 @@ def test_confirm_trains_the_best_trials_and_the_chapters_recipe_again_and_choose
 def test_confirm_refuses_a_study_with_no_complete_trial():
     with pytest.raises(ValueError, match="no complete trial"):
         st.confirm(optuna.create_study(direction="maximize"), "04", None, top=3, seeds=[2], workers=1)
+
+
+def fabricated_trial(value, reported: list[float], seconds: float, pruned: bool = False, x: float = 0.0):
+    """A finished trial, not trained: its value (None when pruned), the values it reported, its seconds."""
+    from datetime import datetime, timedelta
+
+    trial = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.COMPLETE,
+        value=None if pruned else value, params={"x": x},
+        distributions={"x": optuna.distributions.FloatDistribution(-1, 1)},
+        intermediate_values=dict(enumerate(reported, start=1)))
+    trial.datetime_start = datetime(2026, 12, 2, 12, 0, 0)
+    trial.datetime_complete = trial.datetime_start + timedelta(seconds=seconds)
+    return trial
+
+
+def test_compute_text_counts_epochs_and_hours_from_the_study_and_prices_the_pruned_ones_at_their_own_pace():
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(fabricated_trial(99.3, [98.0, 99.0, 99.3], seconds=3600))  # 3 epochs, 1 h
+    study.add_trial(fabricated_trial(None, [97.0], seconds=1800, pruned=True, x=0.5))  # 1 of 3 epochs in 0.5 h
+    assert st.compute_text(study, 3) == (
+        "2 trials finished, 1 of them pruned: 4 epochs trained in 1.5 core-hours (one thread a trial), against 6 "
+        "epochs and about 2.5 core-hours had every trial run its 3 epochs (67% of the epochs; each pruned trial's "
+        "missing epochs counted at its own seconds per epoch).")
+    assert st.compute_text(optuna.create_study(), 3) == "No trial has finished yet."
+
+
+def test_plot_study_draws_optunas_history_and_importances():
+    study = optuna.create_study(direction="maximize")
+    for i, x in enumerate([-0.5, 0.0, 0.5, 0.9]):
+        study.add_trial(fabricated_trial(99.0 + x, [99.0 + x], seconds=60, x=x))
+    history, importances = st.plot_study(study)
+    assert "each complete trial's value" in history.axes[0].get_title()
+    assert [t.get_text() for t in importances.axes[0].get_yticklabels()] == ["x"]
+
+
+def test_test_text_states_the_seeds_the_target_the_two_std_rule_and_the_paired_difference():
+    def runs(finals):
+        return [{"seed": s, "test_acc": [99.0, f, f + 0.02], "seconds": 60.0} for s, f in zip([1, 2, 3], finals)]
+
+    found = {"chosen": 4, "seeds": [1, 2, 3], "runs": {"0": runs([99.30, 99.36, 99.40]), "4": runs([99.42, 99.44, 99.46])}}
+    text = st.test_text(found, 99.4, last=2)
+    assert "trial 4's lowest accuracy of the last 2 epochs is 99.44 ± 0.02% over 3 seeds (worst 99.42%)" in text
+    assert "met on every seed (3 of 3)" in text and "clears 99.4% by two standard deviations (mean − 2·std = 99.40%)" in text
+    assert "Against the chapter's recipe (trial 0) on the same seeds: +0.09 pp" in text
+    found["chosen"] = 0
+    text = st.test_text(found, 99.4, last=2)
+    assert "not met: 1 of 3 seeds hold" in text and "does not clear" in text and "the search found nothing better" in text
