@@ -10,6 +10,11 @@ torch thread each), `workers` at a time, and returns the results in the order of
 one thread each, the histories are the ones the calls give one after the other in one process with one thread (a
 test checks it); with more threads a sum runs in another order and the last digits differ, as anywhere in the course.
 
+`Ahead` is the chapters' form: the notebook keeps training its lesson model where the student sees it, while
+`workers - 1` processes take the chapter's other runs in order; when the chapter reaches a run, it collects it from
+its worker, or trains it in the notebook if no worker has started it yet. So a 2-core laptop runs two at a time,
+and the cells still read in the chapter's order.
+
 `workers`: the number of processes; None reads $MNIST_COURSE_WORKERS, else the machine's cores. `make course`
 already runs two chapters side by side, one core each, and sets it to 1 there: a lane does not split again.
 The function must be importable by name (a module-level function, such as a chapter's recipe in `mnistkit.chNN`),
@@ -57,3 +62,55 @@ def side_by_side(fn: Callable, calls: list[dict], workers: int | None = None) ->
     with ProcessPoolExecutor(max_workers=min(workers, len(calls)), mp_context=context) as pool:
         futures = [pool.submit(_one, fn, call) for call in calls]
         return [future.result() for future in futures]
+
+
+class Ahead:
+    """The runs `calls` (name -> keyword arguments of `fn`) started in `workers - 1` worker processes, in order,
+    while this process trains what it trains (its lesson model); `result(name)` gives a run's result: from its
+    worker when one has started it (waiting for it to end), else trained here, now, with this process's progress.
+
+    While workers run, this process trains with one thread, as they do, so every run has the history it has one
+    after the other with one thread (`make course`'s lanes); `close()` (or the end of a `with` block) gives the
+    threads back. One worker (or no call): nothing starts; every `result` trains here, one after the other."""
+
+    def __init__(self, fn: Callable, calls: dict[str, dict], workers: int | None = None):
+        workers = default_workers() if workers is None else workers
+        if not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers={workers!r} is not allowed: expected a whole number, at least 1")
+        self.fn, self.calls, self.futures, self.where = fn, dict(calls), {}, {}
+        self.pool, self.threads = None, None
+        if workers > 1 and self.calls:
+            import torch
+
+            self.threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            context = multiprocessing.get_context("spawn")
+            self.pool = ProcessPoolExecutor(max_workers=min(workers - 1, len(self.calls)), mp_context=context)
+            self.futures = {name: self.pool.submit(_one, fn, call) for name, call in self.calls.items()}
+
+    def result(self, name: str) -> Any:
+        if name not in self.calls:
+            raise KeyError(f"run {name!r} was not started ahead: expected one of {sorted(self.calls)}")
+        future = self.futures.pop(name, None)
+        if future is not None and not future.cancel():  # a worker has it (or had it): wait for its result
+            self.where[name] = "a worker process"
+            return future.result()
+        self.where[name] = "this notebook"
+        return self.fn(**self.calls[name])
+
+    def close(self) -> None:
+        """Stop the workers (runs nobody collected are cancelled) and give this process its threads back."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+        if self.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.threads)
+            self.threads = None
+
+    def __enter__(self) -> "Ahead":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -32,3 +32,39 @@ def test_workers_come_from_the_environment_and_bad_values_are_refused(monkeypatc
         default_workers()
     with pytest.raises(ValueError, match="workers=0 is not allowed"):
         side_by_side(ch01.skeleton, [{}, {}], workers=0)
+
+
+def test_ahead_gives_each_run_the_history_of_one_after_the_other_wherever_it_trained():
+    from mnistkit.parallel import Ahead
+
+    data = toy_data(n=256)
+    calls = {f"dropout {d}": dict(data=data, seed=seed, epochs=2, batch_size=32, dropout=d, log=False)
+             for seed, d in ((1, 0.2), (2, 0.1), (3, 0.0), (4, 0.3))}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        expected = {name: ch01.skeleton(**call)[1] for name, call in calls.items()}
+    finally:
+        torch.set_num_threads(threads)
+    with Ahead(ch01.skeleton, calls, workers=2) as ahead:
+        assert torch.get_num_threads() == 1  # beside a worker, the notebook trains with one thread too
+        lesson = ch01.skeleton(data, seed=5, epochs=1, batch_size=32, dropout=0.2, log=False)  # "the lesson model"
+        got = {name: ahead.result(name)[1] for name in calls}
+    assert torch.get_num_threads() == threads  # given back
+    assert lesson[1]
+    assert {name: [dict(e, seconds=0) for e in h] for name, h in got.items()} == \
+           {name: [dict(e, seconds=0) for e in h] for name, h in expected.items()}
+    assert set(ahead.where.values()) <= {"a worker process", "this notebook"} and "a worker process" in ahead.where.values()
+
+
+def test_ahead_with_one_worker_trains_everything_here_and_refuses_unknown_runs():
+    from mnistkit.parallel import Ahead
+
+    data = toy_data(n=64)
+    ahead = Ahead(ch01.skeleton, {"a": dict(data=data, seed=1, epochs=1, batch_size=32, dropout=0.0, log=False)},
+                  workers=1)
+    assert ahead.pool is None and ahead.result("a")[1] and ahead.where == {"a": "this notebook"}
+    with pytest.raises(KeyError, match="run 'b' was not started ahead"):
+        ahead.result("b")
+    with pytest.raises(ValueError, match="workers=0 is not allowed"):
+        Ahead(ch01.skeleton, {}, workers=0)
