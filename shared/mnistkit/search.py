@@ -1,7 +1,11 @@
-"""Choose a chapter's recipe on a validation split, never on the test set (issue 15).
+"""Choose a chapter's recipe on a validation split, never on the test set (issue 15), with Optuna (issue 33).
 
-    python -m mnistkit.search 04 onecycle-0.05 --seed 1
+    python -m mnistkit.search 04 --trials 24 --workers 2     # chapter 04's Optuna study: create, or resume
+    python -m mnistkit.search 04 onecycle-0.05 --seed 1      # one of the course's earlier named candidates
 
+The first form is the search: a pruned, persistent Optuna study over the chapter's recipe, shared by `--workers`
+processes (or machines, `--storage`), the chapter's recipe and its earlier candidates enqueued as its first trials
+(`mnistkit.study`, where every option is described). The second
 trains one candidate recipe of chapter 04, 05 or 06 for its 15 epochs (07: its patch-attention model, 5 epochs, the
 model read from the chapter's own cells; 08: its ViT, up to 20 epochs; 10: its encoder-decoder on 2x2 grids, the
 training grids built from the 55,000, the validation grids from the 5,000 only) on 55,000 training images and
@@ -293,6 +297,14 @@ def report() -> Path:
 
 
 def main(argv=None) -> None:
+    import sys
+
+    from . import study
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    named = [a for a in argv[1:] if a in CANDIDATES.get(argv[0], {})]  # the earlier candidates' form
+    if argv and argv[0] in study.CHAPTERS and not named and "--report" not in argv:
+        raise SystemExit(study.main(argv))  # the Optuna study of the chapter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("chapter", nargs="?", choices=sorted(CANDIDATES))
     parser.add_argument("candidates", nargs="*")

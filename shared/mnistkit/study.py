@@ -1,5 +1,6 @@
 """Recipe search on the validation split with Optuna: pruned, persistent, shared by several workers.
 
+    python -m mnistkit.search 04 --trials 24 --workers 2           # the same: `mnistkit.search`'s first form
     python -m mnistkit.study 04 --trials 24 --workers 2            # create or resume chapter 04's study
     python -m mnistkit.study 06 --trials 24 --workers 2 --width 16  # the frontier's family at one width
     python -m mnistkit.study 04 --report                            # its trials as a table (no training)
@@ -38,6 +39,7 @@ from typing import Callable
 from .paths import REPO_ROOT, write_json
 
 STUDIES = REPO_ROOT / "outputs" / "search"
+CHAPTERS = ("04", "06")  # the chapters with a search space (`space_for`)
 PRUNE_AFTER = {"n_startup_trials": 5, "n_warmup_steps": 5}  # the median pruner waits for this much evidence
 
 
@@ -378,7 +380,7 @@ def confirm(study, chapter: str, width: int | None, top: int, seeds: list[int], 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("chapter", choices=["04", "06"])
+    parser.add_argument("chapter", choices=CHAPTERS)
     parser.add_argument("--trials", type=int, default=24, help="finished trials (complete or pruned) in all")
     parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine, one thread each")
     parser.add_argument("--seed", type=int, default=1, help="the training seed of every trial")

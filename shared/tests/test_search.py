@@ -76,3 +76,17 @@ def test_chapter_10_candidates_train_on_training_digits_and_score_on_held_out_on
 def test_only_chapter_10_searches_off_the_cpu():
     with pytest.raises(ValueError, match="device 'cuda' is not allowed for chapter 04"):
         search.train("04", "writeup", seed=1, device="cuda")
+
+
+def test_search_without_a_candidate_is_the_chapters_optuna_study_and_with_one_the_earlier_form(monkeypatch):
+    from mnistkit import search, study
+
+    seen = []
+    monkeypatch.setattr(study, "main", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr(search, "train", lambda *a: seen.append(("candidate", *a)) or {"epochs": [{"val_acc": 99.0}]})
+    monkeypatch.setattr(search, "report", lambda: "RESULTS.md")
+    with pytest.raises(SystemExit) as stop:
+        search.main(["04", "--trials", "24", "--workers", "2"])
+    assert stop.value.code == 0 and seen == [["04", "--trials", "24", "--workers", "2"]]
+    search.main(["04", "onecycle-0.05", "--seed", "1"])
+    assert seen[-1] == ("candidate", "04", "onecycle-0.05", 1, "cpu")
