@@ -256,7 +256,9 @@ def compute_text(study, epochs: int) -> str:
     hours = sum(_seconds(t) for t in done) / 3600
     unpruned = hours + sum(_seconds(t) / len(t.intermediate_values) * (epochs - len(t.intermediate_values))
                            for t in pruned) / 3600
-    return (f"{len(done)} trials finished, {len(pruned)} of them pruned: {spent} epochs trained in {hours:.1f} "
+    from .chapter import plural
+
+    return (f"{plural(len(done), 'trial')} finished, {len(pruned)} of them pruned: {spent} epochs trained in {hours:.1f} "
             f"core-hours (one thread a trial), against {full} epochs and about {unpruned:.1f} core-hours had every "
             f"trial run its {epochs} epochs ({spent / full:.0%} of the epochs; each pruned trial's missing epochs "
             f"counted at its own seconds per epoch).")
@@ -320,6 +322,44 @@ def test_text(found: dict, target: float, last: int) -> str:
     else:
         text += " It is the chapter's own recipe (trial 0): the search found nothing better on validation."
     return text
+
+
+def saved(chapter: str, width: int | None = None, seed: int = 1, root: Path | None = None) -> dict | None:
+    """A chapter's study as its files hold it, for the chapter to show (nothing trains, nothing is enqueued): the
+    study, and its confirm and test records when they exist (else None); None when no study has run."""
+    import json
+
+    name = study_name(chapter, seed, width)
+    base = (root or STUDIES) / chapter / f"study-{name}"
+    if not base.with_suffix(".journal").exists():
+        return None
+    study = _optuna().load_study(study_name=name, storage=storage(chapter, name, root=root))
+
+    def record(kind: str) -> dict | None:
+        path = base.with_name(f"{base.name}-{kind}.json")
+        return json.loads(path.read_text()) if path.exists() else None
+
+    return {"study": study, "confirm": record("confirm"), "test": record("test")}
+
+
+def results_markdown(found: dict | None, *, target: float, last: int, epochs: int) -> str:
+    """What a chapter shows of its study: the compute, the trials, the confirmation on more seeds and the test
+    seeds, each step said to be missing until it has run (with the command that runs it)."""
+    if found is None:
+        return "_No study of this chapter is saved: `python -m mnistkit.search <chapter> --trials 24 --workers 2`._"
+    study = found["study"]
+    parts = [compute_text(study, epochs), trials_table(study)]
+    if found["confirm"] is None:
+        parts.append(f"_The best trials have not been confirmed on more seeds yet: `python -m mnistkit.study "
+                     f"<chapter> --confirm 3 --seeds 2 3` (study {study.study_name})._")
+    else:
+        parts += [f"**Confirmed on more seeds** ({found['confirm']['rule']}):", confirm_table(found["confirm"])]
+    if found["test"] is None:
+        parts.append("_The confirmed trial has not met the test set yet: `python -m mnistkit.study <chapter> --test "
+                     "1 2 3 4 5`._")
+    else:
+        parts.append(test_text(found["test"], target, last))
+    return "\n\n".join(parts)
 
 
 # --- after the search: the best trials on more seeds, then the chosen one on the test set ---------------------------
