@@ -232,7 +232,7 @@ def trials_table(study) -> str:
         rows.append([t.number, t.state.name.lower(), None if t.value is None else f"{t.value:.2f}",
                      max(t.intermediate_values, default=None), f"{seconds / 60:.1f}" if history else "",
                      ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items()),
-                     t.user_attrs.get("origin", "")])
+                     t.user_attrs.get("origin", "sampled")])
     return markdown_table(["trial", "state", "value (lowest val % of the last epochs)", "epochs reported",
                            "training min", "parameters", "origin"], rows)
 
