@@ -222,19 +222,24 @@ def _validation_data(size: int):
 
 # --- what a study found -------------------------------------------------------------------------------------------
 def trials_table(study) -> str:
-    """Every trial: its value (complete) or the epoch it was pruned at, its parameters, its training seconds."""
+    """Every finished trial (complete, or pruned at the epoch it reached): its value, its epochs, its minutes (from
+    the study's record of its start and end), its parameters and where it came from; then the trials not finished
+    (running, or left by a stopped worker: a resumed study retries them)."""
     from .metrics import markdown_table
 
-    rows = []
-    for t in study.trials:
-        history = t.user_attrs.get("history") or []
-        seconds = sum(e["seconds"] for e in history)
-        rows.append([t.number, t.state.name.lower(), None if t.value is None else f"{t.value:.2f}",
-                     max(t.intermediate_values, default=None), f"{seconds / 60:.1f}" if history else "",
-                     ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items()),
-                     t.user_attrs.get("origin", "sampled")])
-    return markdown_table(["trial", "state", "value (lowest val % of the last epochs)", "epochs reported",
-                           "training min", "parameters", "origin"], rows)
+    optuna = _optuna()
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    rows = [[t.number, t.state.name.lower(), None if t.value is None else f"{t.value:.2f}",
+             max(t.intermediate_values, default=None), f"{_seconds(t) / 60:.1f}",
+             ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items()),
+             t.user_attrs.get("origin", "sampled")] for t in study.trials if t.state in finished]
+    table = markdown_table(["trial", "state", "value (lowest val % of the last epochs)", "epochs reported",
+                            "minutes", "parameters", "origin"], rows)
+    others = [t for t in study.trials if t.state not in finished]
+    if others:
+        table += ("\n\nNot finished: " + ", ".join(f"trial {t.number} ({t.state.name.lower()})" for t in others)
+                  + ". A trial its worker left when the study was stopped is retried when the study resumes.")
+    return table
 
 
 def _seconds(trial) -> float:

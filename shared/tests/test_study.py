@@ -196,3 +196,15 @@ def test_saved_reads_a_study_from_its_journal_and_results_markdown_says_what_has
             {"trial": 0, "origin": "the chapter's chosen recipe", "values": {"1": 99.3, "2": 99.2}, "mean": 99.25}]}))
     text = st.results_markdown(st.saved("04", root=tmp_path), target=99.4, last=2, epochs=2)
     assert "**Confirmed on more seeds** (the highest mean):" in text and "| **0 (chosen)** |" in text
+
+
+def test_trials_table_shows_finished_trials_and_names_the_unfinished_ones():
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(fabricated_trial(99.3, [98.0, 99.3], seconds=120, x=0.25))
+    study.add_trial(fabricated_trial(None, [97.0], seconds=60, pruned=True))
+    study.enqueue_trial({"x": 0.5})
+    table = st.trials_table(study)
+    assert "| 0 | complete | 99.30 | 2 | 2.0 | x=0.25 | sampled |" in table
+    assert "| 1 | pruned | – | 1 | 1.0 | x=0 | sampled |" in table
+    assert table.endswith("Not finished: trial 2 (waiting). A trial its worker left when the study was stopped is "
+                          "retried when the study resumes.")
