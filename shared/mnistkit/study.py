@@ -344,16 +344,17 @@ def saved(chapter: str, width: int | None = None, seed: int = 1, root: Path | No
         path = base.with_name(f"{base.name}-{kind}.json")
         return json.loads(path.read_text()) if path.exists() else None
 
-    return {"study": study, "confirm": record("confirm"), "test": record("test")}
+    return {"study": study, "confirm": record("confirm"), "test": record("test"),
+            "epochs": recipe_of(chapter, width, CHOSEN[chapter])["epochs"]}
 
 
-def results_markdown(found: dict | None, *, target: float, last: int, epochs: int) -> str:
+def results_markdown(found: dict | None, *, target: float, last: int) -> str:
     """What a chapter shows of its study: the compute, the trials, the confirmation on more seeds and the test
     seeds, each step said to be missing until it has run (with the command that runs it)."""
     if found is None:
         return "_No study of this chapter is saved: `python -m mnistkit.search <chapter> --trials 24 --workers 2`._"
     study = found["study"]
-    parts = [compute_text(study, epochs), trials_table(study)]
+    parts = [compute_text(study, found["epochs"]), trials_table(study)]
     if found["confirm"] is None:
         parts.append(f"_The best trials have not been confirmed on more seeds yet: `python -m mnistkit.study "
                      f"<chapter> --confirm 3 --seeds 2 3` (study {study.study_name})._")

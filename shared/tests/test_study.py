@@ -182,19 +182,20 @@ def test_test_text_states_the_seeds_the_target_the_two_std_rule_and_the_paired_d
 
 def test_saved_reads_a_study_from_its_journal_and_results_markdown_says_what_has_not_run_yet(tmp_path):
     assert st.saved("04", root=tmp_path) is None
-    assert "No study of this chapter is saved" in st.results_markdown(None, target=99.4, last=5, epochs=15)
+    assert "No study of this chapter is saved" in st.results_markdown(None, target=99.4, last=5)
     study = st.open_study("04-seed1", st.storage("04", "04-seed1", root=tmp_path))
     study.add_trial(fabricated_trial(99.3, [98.0, 99.3], seconds=60))
     found = st.saved("04", root=tmp_path)
     assert [t.value for t in found["study"].trials] == [99.3] and found["confirm"] is None and found["test"] is None
-    text = st.results_markdown(found, target=99.4, last=2, epochs=2)
+    assert found["epochs"] == 15  # the space's recipe trains 15 epochs
+    text = st.results_markdown(dict(found, epochs=2), target=99.4, last=2)
     assert text.startswith("1 trial finished, 0 of them pruned: 2 epochs trained")
     assert "| 0 | complete | 99.30 |" in text
     assert "not been confirmed on more seeds yet" in text and "has not met the test set yet" in text
     (tmp_path / "04" / "study-04-seed1-confirm.json").write_text(json.dumps(
         {"seeds": [1, 2], "chosen": 0, "rule": "the highest mean", "rows": [
             {"trial": 0, "origin": "the chapter's chosen recipe", "values": {"1": 99.3, "2": 99.2}, "mean": 99.25}]}))
-    text = st.results_markdown(st.saved("04", root=tmp_path), target=99.4, last=2, epochs=2)
+    text = st.results_markdown(st.saved("04", root=tmp_path), target=99.4, last=2)
     assert "**Confirmed on more seeds** (the highest mean):" in text and "| **0 (chosen)** |" in text
 
 
