@@ -271,26 +271,27 @@ def compute_text(study, epochs: int) -> str:
 
 def plot_study(study) -> list:
     """Optuna's own plots of the study, one figure each: the value of every complete trial with the best so far, and
-    the parameters' importances (fANOVA over the complete trials; it needs at least two)."""
+    the parameters' importances (fANOVA over the complete trials; it needs at least two, and says little with few)."""
     import warnings
 
     from optuna.visualization import matplotlib as optuna_plots
 
-    figures = []
+    complete = sum(t.value is not None for t in study.trials)
+    drawn = []
     with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental
         warnings.simplefilter("ignore")
-        history = optuna_plots.plot_optimization_history(study)
-        history.set(title=f"study {study.study_name}: each complete trial's value (lowest validation % of the last "
-                          f"epochs)")
-        figures.append(history.figure)
-        if sum(t.value is not None for t in study.trials) >= 2:
-            importances = optuna_plots.plot_param_importances(study)
-            importances.set(title=f"study {study.study_name}: which parameters mattered (fANOVA)")
-            figures.append(importances.figure)
-    for figure in figures:
-        figure.set_size_inches(9, 4.5)
-        figure.tight_layout()
-    return figures
+        drawn.append((optuna_plots.plot_optimization_history(study),
+                      f"study {study.study_name}: each complete trial's value, and the best so far"))
+        if complete >= 2:
+            drawn.append((optuna_plots.plot_param_importances(study),
+                          f"study {study.study_name}: the parameters' importance (fANOVA, {complete} complete trials)"))
+    for ax, title in drawn:
+        ax.set_title("")  # Optuna's own titles (centre or left): ours replaces them
+        ax.set_title(title, loc="left", fontsize=10)
+        ax.figure.set_size_inches(10, 4.5)
+        ax.figure.tight_layout()
+    drawn[0][0].set_ylabel("value: lowest validation % of the last epochs")
+    return [ax.figure for ax, _ in drawn]
 
 
 def confirm_table(found: dict) -> str:
@@ -344,7 +345,7 @@ def saved(chapter: str, width: int | None = None, seed: int = 1, root: Path | No
         path = base.with_name(f"{base.name}-{kind}.json")
         return json.loads(path.read_text()) if path.exists() else None
 
-    return {"study": study, "confirm": record("confirm"), "test": record("test"),
+    return {"chapter": chapter, "study": study, "confirm": record("confirm"), "test": record("test"),
             "epochs": recipe_of(chapter, width, CHOSEN[chapter])["epochs"]}
 
 
@@ -357,12 +358,12 @@ def results_markdown(found: dict | None, *, target: float, last: int) -> str:
     parts = [compute_text(study, found["epochs"]), trials_table(study)]
     if found["confirm"] is None:
         parts.append(f"_The best trials have not been confirmed on more seeds yet: `python -m mnistkit.study "
-                     f"<chapter> --confirm 3 --seeds 2 3` (study {study.study_name})._")
+                     f"{found['chapter']} --confirm 3 --seeds 2 3 --workers 2`._")
     else:
         parts += [f"**Confirmed on more seeds** ({found['confirm']['rule']}):", confirm_table(found["confirm"])]
     if found["test"] is None:
-        parts.append("_The confirmed trial has not met the test set yet: `python -m mnistkit.study <chapter> --test "
-                     "1 2 3 4 5`._")
+        parts.append(f"_The confirmed trial has not met the test set yet: `python -m mnistkit.study {found['chapter']} "
+                     f"--test 1 2 3 4 5 --workers 2`._")
     else:
         parts.append(test_text(found["test"], target, last))
     return "\n\n".join(parts)

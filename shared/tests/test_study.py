@@ -162,7 +162,8 @@ def test_plot_study_draws_optunas_history_and_importances():
     for i, x in enumerate([-0.5, 0.0, 0.5, 0.9]):
         study.add_trial(fabricated_trial(99.0 + x, [99.0 + x], seconds=60, x=x))
     history, importances = st.plot_study(study)
-    assert "each complete trial's value" in history.axes[0].get_title()
+    assert "each complete trial's value" in history.axes[0].get_title(loc="left")
+    assert "fANOVA, 4 complete trials" in importances.axes[0].get_title(loc="left")
     assert [t.get_text() for t in importances.axes[0].get_yticklabels()] == ["x"]
 
 
