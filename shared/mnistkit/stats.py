@@ -163,3 +163,12 @@ def summarize(values: Sequence[float], target: float | None = None) -> Summary:
     mean, std = _mean_std(values)
     holding = None if target is None else sum(v >= target for v in values)
     return Summary(tuple(values), mean, std, min(values), holding, target)
+
+
+def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The 95% interval of the mean of `values` (t distribution, n - 1 degrees of freedom): where the mean of many
+    more seeds would likely fall. Needs at least two values."""
+    values = _check("values", values, 2)
+    mean, std = _mean_std(values)
+    half = student_t.ppf(0.5 + confidence / 2, len(values) - 1) * std / math.sqrt(len(values))
+    return mean - half, mean + half

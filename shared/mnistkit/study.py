@@ -202,7 +202,7 @@ def objective_for(chapter: str, space: Callable, seed: int, data=None) -> Callab
 
         def report(record: dict) -> None:
             trial.report(record["val_acc"], record["epoch"])
-            if trial.should_prune():
+            if record["epoch"] < recipe["epochs"] and trial.should_prune():  # a finished run is never pruned
                 raise optuna.TrialPruned(f"epoch {record['epoch']}: validation {record['val_acc']:.2f}%")
 
         with watch_epochs(report):

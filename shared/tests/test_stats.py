@@ -78,3 +78,12 @@ def test_met_only_when_every_seed_holds():
     s = summarize([99.45, 99.41, 99.39, 99.50, 99.47])
     assert s.worst == 99.39 and s.holds == "" and s.std == pytest.approx(scipy_stats.tstd(s.values))
     assert s.text() == "99.44 ± 0.04% over 5 seeds (worst 99.39%)"
+
+
+def test_the_interval_of_a_mean_is_the_t_interval_and_needs_two_values():
+    from mnistkit.stats import mean_interval
+
+    low, high = mean_interval([1.0, 2.0, 3.0])  # mean 2, std 1, t(0.975, 2) = 4.303
+    assert low == pytest.approx(2 - 4.3027 / 3 ** 0.5, abs=1e-3) and high == pytest.approx(2 + 4.3027 / 3 ** 0.5, abs=1e-3)
+    with pytest.raises(ValueError, match="needs at least 2"):
+        mean_interval([1.0])

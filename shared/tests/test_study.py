@@ -210,3 +210,27 @@ def test_trials_table_shows_finished_trials_and_names_the_unfinished_ones():
     assert "| 1 | pruned | – | 1 | 1.0 | x=0 | sampled |" in table
     assert table.endswith("Not finished: trial 2 (waiting). A trial its worker left when the study was stopped is "
                           "retried when the study resumes.")
+
+
+def test_a_trial_that_ran_all_its_epochs_is_never_pruned(tmp_path):
+    from mnistkit.data import load_mnist
+
+    data = load_mnist().subset(0.02, 0.02, seed=0).split_validation(200, seed=0)
+
+    def short(trial):
+        return dict(st.space_04(trial), epochs=2, anneal_epochs=2)
+
+    class AlwaysPrune(optuna.pruners.BasePruner):  # it would stop every trial at every epoch it may
+        def prune(self, study, trial):
+            return True
+
+    study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
+    study.enqueue_trial(st.CHOSEN["04"])
+    study.optimize(st.objective_for("04", short, seed=1, data=data), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED and list(trial.intermediate_values) == [1]  # epoch 1 of 2
+    study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
+    study.enqueue_trial(st.CHOSEN["04"])
+    study.optimize(st.objective_for("04", lambda t: dict(short(t), epochs=1, anneal_epochs=1), seed=1, data=data),
+                   n_trials=1)
+    assert study.trials[0].state == optuna.trial.TrialState.COMPLETE  # its one epoch was its last: complete
