@@ -302,7 +302,9 @@ def main(argv=None) -> None:
     from . import study
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    named = [a for a in argv[1:] if a in CANDIDATES.get(argv[0], {})]  # the earlier candidates' form
+    valued = {"--storage", "--device", "--width"}  # options whose value is a word, not a number
+    named = [a for i, a in enumerate(argv[1:], start=1)  # a word after the chapter: the earlier candidates' form
+             if not a.startswith("-") and not a.replace(".", "", 1).isdigit() and argv[i - 1] not in valued]
     if argv and argv[0] in study.CHAPTERS and not named and "--report" not in argv:
         raise SystemExit(study.main(argv))  # the Optuna study of the chapter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

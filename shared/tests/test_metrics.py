@@ -287,6 +287,6 @@ def test_the_readme_states_chapter_13s_speedrun_from_its_runs(tmp_path):
     save_metrics(tmp_path / "13_cpu_speedrun", "13_cpu_speedrun", ours + stock)
     text = speedrun_text(tmp_path)
     assert "**Chapter 13's speedrun**" in text and "median 4.00 s" in text and "on a test CPU" in text
-    assert "a median 90.0 s" in text and "**22× faster**" in text
+    assert "Its median is 90.0 s of training" in text and "**22× faster**" in text
     row = next(line for line in chapter_summary(tmp_path).splitlines() if line.startswith("| [13_cpu_speedrun]"))
     assert "| 1, 2, 3 | 215,194 | 99.10 ± 0.00 |" in row and "3 of 3" in row

@@ -88,5 +88,8 @@ def test_search_without_a_candidate_is_the_chapters_optuna_study_and_with_one_th
     with pytest.raises(SystemExit) as stop:
         search.main(["04", "--trials", "24", "--workers", "2"])
     assert stop.value.code == 0 and seen == [["04", "--trials", "24", "--workers", "2"]]
+    with pytest.raises(SystemExit):  # an option's word value is not a candidate's name
+        search.main(["04", "--storage", "postgresql://user@host/db", "--width", "16", "--trials", "2"])
+    assert seen[-1] == ["04", "--storage", "postgresql://user@host/db", "--width", "16", "--trials", "2"]
     search.main(["04", "onecycle-0.05", "--seed", "1"])
     assert seen[-1] == ("candidate", "04", "onecycle-0.05", 1, "cpu")
