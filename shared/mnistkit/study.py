@@ -325,6 +325,12 @@ def test_text(found: dict, target: float, last: int) -> str:
         reference = {r["seed"]: lowest(r) for r in found["runs"]["0"]}
         difference = paired([reference[r["seed"]] for r in runs], [lowest(r) for r in runs])
         text += (f" Against the chapter's recipe (trial 0) on the same seeds: {difference.text()}.")
+        read = [r for r in found["runs"]["0"] if r.get("from", "--test") != "--test"]
+        if read:
+            text += (f" Trial 0's {'runs' if len(read) > 1 else 'run'} on seed{'s' if len(read) > 1 else ''} "
+                     f"{', '.join(str(r['seed']) for r in read)} {'are' if len(read) > 1 else 'is'} the chapter's own "
+                     f"({'; '.join(r['from'] for r in read)}), the same recipe function on the same data, read from "
+                     "their records rather than trained again.")
     else:
         text += " It is the chapter's own recipe (trial 0): the search found nothing better on validation."
     return text
@@ -391,13 +397,52 @@ def validation_run(chapter: str, width: int | None, params: dict, seed: int) -> 
             "val_acc": [e["val_acc"] for e in history]}
 
 
-def test_run(chapter: str, width: int | None, params: dict, seed: int) -> dict:
-    """The recipe of `params` trained on all 60,000 training images with `seed` and scored on the test set, as a
-    chapter trains it: its test accuracy after every epoch and its training seconds."""
+# The chapter's recipe (trial 0) on the test seeds as the chapter itself trained it: (its notebook's stem, its run's
+# name before "-seed<seed>", its seed sweep). `--test` reads these runs instead of training trial 0 again: the same
+# recipe function on the same data and seeds (`test_run` of trial 0 and `ch04.ours` train one history, tested).
+REFERENCE = {"04": ("04_augmentation", "ours", "04-seeds")}
+
+
+def reference_runs(chapter: str, width: int | None, seeds: list[int], runs: list[dict] | None = None
+                   ) -> dict[int, dict]:
+    """Trial 0 on `seeds` as the chapter trained it (its full-profile run and its seed sweep, or `runs`), in
+    `test_run`'s form with where each came from; only a run whose record is trial 0's recipe (network, rate,
+    annealing, BatchNorm momentum, augmentation, dropout, batch size, no weight decay, every epoch, fp32 on the
+    CPU). A seed with no such run is absent: `--test` trains it."""
+    if chapter not in REFERENCE:
+        return {}
+    stem, name, sweep = REFERENCE[chapter]
+    if runs is None:
+        from .metrics import chapter_runs, sweep_runs
+
+        runs = list((chapter_runs(stem, "full") or {}).values()) + sweep_runs(stem, sweep, "full")
+    recipe = recipe_of(chapter, width, CHOSEN[chapter])
+    expected = {"model": f"SeparableNet(width={recipe['width']})", "max_lr": recipe["lr"],
+                **{k: recipe[k] for k in ("anneal_epochs", "bn_momentum", "rotation", "translate", "dropout",
+                                          "batch_size")}}
+    found = {}
+    for run in runs:
+        seed, record = run.get("seed"), run.get("recipe") or {}
+        if (seed in seeds and run["name"] == f"{name}-seed{seed}" and run.get("profile") == "full"
+                and run.get("precision") == "fp32" and run.get("device") == "cpu"
+                and len(run["epochs"]) == recipe["epochs"] and not record.get("weight_decay")
+                and all(record.get(k) == v for k, v in expected.items())):
+            where = f"outputs/sweeps/{run['sweep']}" if run.get("sweep") else f"outputs/{stem}"
+            found.setdefault(seed, {"seed": seed, "test_acc": [e["test_acc"] for e in run["epochs"]],
+                                    "seconds": sum(e["seconds"] for e in run["epochs"]),
+                                    "from": f"chapter {chapter}'s run {run['name']} ({where})"})
+    return found
+
+
+def test_run(chapter: str, width: int | None, params: dict, seed: int, data=None, **change) -> dict:
+    """The recipe of `params` trained on all 60,000 training images (or `data`) with `seed` and scored on the test
+    set, as a chapter trains it: its test accuracy after every epoch and its training seconds. `change`: recipe
+    values replaced (a test's shorter run)."""
     from .data import load_mnist
     from .search import train_recipe
 
-    _, history = train_recipe(chapter, recipe_of(chapter, width, params), load_mnist(), seed)
+    recipe = dict(recipe_of(chapter, width, params), **change)
+    _, history = train_recipe(chapter, recipe, load_mnist() if data is None else data, seed)
     return {"seed": seed, "test_acc": [e["test_acc"] for e in history], "seconds": sum(e["seconds"] for e in history)}
 
 
@@ -487,11 +532,13 @@ def _test(args, base: Path, study) -> int:
         raise SystemExit(f"{path} is missing: run --confirm first; the test set only sees the confirmed trial")
     chosen = json.loads(path.read_text())["chosen"]
     trials = sorted({chosen, 0})
+    reused = reference_runs(args.chapter, args.width, args.test)  # trial 0's seeds the chapter already trained
     calls = [dict(chapter=args.chapter, width=args.width, params=study.trials[n].params, seed=seed)
-             for n in trials for seed in args.test]
+             for n in trials for seed in args.test if not (n == 0 and seed in reused)]
     runs = iter(side_by_side(test_run, calls, workers=args.workers))
     found = {"study": study.study_name, "chosen": chosen, "seeds": args.test,
-             "runs": {str(n): [next(runs) for _ in args.test] for n in trials}}
+             "runs": {str(n): [reused[seed] if n == 0 and seed in reused else dict(next(runs), **{"from": "--test"})
+                               for seed in args.test] for n in trials}}
     print("saved", write_json(base.with_name(base.name + "-test.json"), found))
     return 0
 

@@ -234,3 +234,60 @@ def test_a_trial_that_ran_all_its_epochs_is_never_pruned(tmp_path):
     study.optimize(st.objective_for("04", lambda t: dict(short(t), epochs=1, anneal_epochs=1), seed=1, data=data),
                    n_trials=1)
     assert study.trials[0].state == optuna.trial.TrialState.COMPLETE  # its one epoch was its last: complete
+
+
+def reference_record(seed: int, **change) -> dict:
+    """A chapter-04 run of ours as the chapter records it (full profile), trial 0's recipe unless `change`d."""
+    recipe = {"model": "SeparableNet(width=36)", "schedule": "OneCycleLR", "batch_size": 128, "momentum": 0.9,
+              "dropout": 0.1, "max_lr": 0.05, "anneal_epochs": 11, "bn_momentum": 0.01, "rotation": 7.0, "translate": 0.05}
+    epochs = [{"test_acc": 99.0 + seed / 100, "seconds": 60.0}] * 15
+    return dict({"name": f"ours-seed{seed}", "seed": seed, "profile": "full", "precision": "fp32", "device": "cpu",
+                 "epochs": epochs, "recipe": dict(recipe, **change.pop("recipe", {}))}, **change)
+
+
+def test_reference_runs_reads_trial_0_from_the_chapters_own_runs_only_when_they_are_its_recipe():
+    runs = [reference_record(1), dict(reference_record(2), sweep="04-seeds"),
+            reference_record(3, recipe={"max_lr": 0.1}), reference_record(4, profile="quick"),
+            reference_record(5, epochs=[{"test_acc": 99.0, "seconds": 1.0}] * 14), reference_record(6, precision="bf16")]
+    found = st.reference_runs("04", None, [1, 2, 3, 4, 5, 6, 7], runs=runs)
+    assert sorted(found) == [1, 2]  # 3: another rate; 4: quick; 5: 14 epochs; 6: bf16; 7: none
+    assert found[2] == {"seed": 2, "test_acc": [99.02] * 15, "seconds": 900.0,
+                        "from": "chapter 04's run ours-seed2 (outputs/sweeps/04-seeds)"}
+    assert found[1]["from"] == "chapter 04's run ours-seed1 (outputs/04_augmentation)"
+    assert st.reference_runs("06", 16, [1], runs=runs) == {}  # chapter 06's family has no such runs
+
+
+def test_the_test_step_trains_the_chosen_trial_and_only_the_seeds_of_trial_0_the_chapter_lacks(monkeypatch, tmp_path):
+    import argparse
+
+    trained = []
+
+    def test_run(chapter, width, params, seed):
+        trained.append((params["x"], seed))
+        return {"seed": seed, "test_acc": [99.3, 99.4], "seconds": 10.0}
+
+    monkeypatch.setattr(st, "test_run", test_run)
+    monkeypatch.setattr(st, "reference_runs", lambda chapter, width, seeds: {
+        1: {"seed": 1, "test_acc": [99.1, 99.2], "seconds": 5.0, "from": "chapter 04's run ours-seed1 (outputs/x)"}})
+    base = tmp_path / "study-04-seed1"
+    base.with_name(base.name + "-confirm.json").write_text(json.dumps({"chosen": 2}))
+    args = argparse.Namespace(chapter="04", width=None, test=[1, 2], workers=1)
+    assert st._test(args, base, fabricated_study({0: 99.3, 1: 99.2, 2: 99.4})) == 0
+    assert sorted(trained) == [(0.0, 2), (2.0, 1), (2.0, 2)]  # trial 0 on seed 1 is the chapter's own run
+    found = json.loads(base.with_name(base.name + "-test.json").read_text())
+    assert [r["from"] for r in found["runs"]["0"]] == ["chapter 04's run ours-seed1 (outputs/x)", "--test"]
+    text = st.test_text(found, 99.0, last=2)
+    assert "Trial 0's run on seed 1 is the chapter's own (chapter 04's run ours-seed1 (outputs/x))" in text
+
+
+def test_trial_0_on_the_test_set_trains_what_chapter_04_trains_its_recipe_of_ours():
+    # Why `--test` may read trial 0's runs from chapter 04's records: the same history, epoch for epoch (2 epochs here).
+    from mnistkit import ch04
+    from mnistkit.data import load_mnist
+
+    data = load_mnist().subset(0.02, 0.05, seed=0)
+    run = st.test_run("04", None, st.CHOSEN["04"], 1, data=data, epochs=2, anneal_epochs=2)
+    _, chapter = ch04.ours(data, seed=1, epochs=2, batch_size=128, momentum=0.9, dropout=0.1, width=36, max_lr=0.05,
+                           anneal_epochs=2, bn_momentum=0.01, rotation=7.0, translate=0.05, progress=False)
+    assert run["test_acc"] == [e["test_acc"] for e in chapter]
+    assert reference_record(1)["recipe"]["max_lr"] == st.CHOSEN["04"]["lr"]  # the fabricated record is trial 0's
