@@ -248,7 +248,7 @@ def chapter_summary(root: Path) -> str:
     if not rows:
         return "_No full run recorded yet: run `make course`._"
     text = markdown_table(header, rows)
-    for sentence in (frontier_text(root), speedrun_text(root)):
+    for sentence in (frontier_text(root), speedrun_text(root), *study_texts(root)):
         if sentence:
             text += f"\n\n{sentence}"
     if parity:
@@ -302,6 +302,37 @@ def frontier_text(root: Path) -> str:
             f"figures as published: {figure}): " + ch06.frontier_headline(points)
             + (" " + epochs if (epochs := ch06.frontier_epochs_text(points, ch06.frontier_references())) else "")
             + f"\n\n![Chapter 06's frontier, from its last run](outputs/{stem}/frontier.png)")
+
+
+def study_texts(root: Path) -> list[str]:
+    """Each Optuna study the course reports (`study.REPORTED`) in a paragraph, from its journal and records: the
+    compute against training every trial to the end, the trial the confirm step chose, and the test seeds
+    (`study.test_text`), or which step has not run; [] for a study with no journal."""
+    from . import ch04, ch06, study
+    from .chapter import plural
+
+    claims = {"04": (ch04.TARGET, ch04.LAST), "06": (ch06.TARGET, ch06.LAST)}
+    texts = []
+    for chapter, width in study.REPORTED:
+        found = study.saved(chapter, width, root=root / "search")
+        if found is None:
+            continue
+        name = study.study_name(chapter, 1, width)
+        head = (f"**Chapter {chapter}'s Optuna study**" + (f" (the frontier's family at width {width})" if width else "")
+                + f" (`outputs/search/{chapter}/study-{name}.journal`, shown in chapter {chapter}): "
+                + study.compute_text(found["study"], found["epochs"]))
+        confirmed = found["confirm"]
+        if confirmed is None:
+            texts.append(head + " Its best trials have not been confirmed on more seeds yet.")
+            continue
+        chosen = next(row for row in confirmed["rows"] if row["trial"] == confirmed["chosen"])
+        head += (f" Confirmed on seeds {', '.join(map(str, confirmed['seeds']))} (validation), "
+                 f"{plural(len(confirmed['rows']), 'trial')}: trial {chosen['trial']} ({chosen['origin']}) has the "
+                 f"highest mean, {chosen['mean']:.2f}%.")
+        target, last = claims[chapter]
+        texts.append(head + " " + (study.test_text(found["test"], target, last) if found["test"]
+                                   else "It has not met the test set yet."))
+    return texts
 
 
 def speedrun_text(root: Path) -> str:

@@ -77,6 +77,9 @@ def space_06(width: int) -> Callable:
     return space
 
 
+REPORTED = [("04", None), ("06", 16)]  # the studies the README reports (chapter, width), when their journals exist
+
+
 CHOSEN = {  # the chapters' chosen recipes, in each space's parameters: enqueued as the first trial
     "04": {"lr": 0.05, "anneal_epochs": 11, "bn_momentum": 0.01, "rotation": 7.0, "translate": 0.05, "dropout": 0.1,
            "batch_size": 128, "weight_decay": 0.0},

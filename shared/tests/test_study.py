@@ -291,3 +291,29 @@ def test_trial_0_on_the_test_set_trains_what_chapter_04_trains_its_recipe_of_our
                            anneal_epochs=2, bn_momentum=0.01, rotation=7.0, translate=0.05, progress=False)
     assert run["test_acc"] == [e["test_acc"] for e in chapter]
     assert reference_record(1)["recipe"]["max_lr"] == st.CHOSEN["04"]["lr"]  # the fabricated record is trial 0's
+
+
+def test_the_readme_states_each_study_from_its_journal_confirm_and_test_records(tmp_path):
+    from mnistkit.report import study_texts
+
+    assert study_texts(tmp_path) == []  # no study ran: nothing said
+    search = tmp_path / "search"
+    study = st.open_study("04-seed1", st.storage("04", "04-seed1", root=search))
+    study.add_trial(fabricated_trial(99.3, [98.0, 99.3], seconds=60))
+    [text] = study_texts(tmp_path)
+    assert text.startswith("**Chapter 04's Optuna study** (`outputs/search/04/study-04-seed1.journal`, shown in "
+                           "chapter 04): 1 trial finished, 0 of them pruned")
+    assert text.endswith("Its best trials have not been confirmed on more seeds yet.")
+    (search / "04" / "study-04-seed1-confirm.json").write_text(json.dumps(
+        {"seeds": [1, 2, 3], "chosen": 3, "rule": "the highest mean", "rows": [
+            {"trial": 3, "origin": "sampled", "values": {"1": 99.4, "2": 99.3, "3": 99.35}, "mean": 99.35},
+            {"trial": 0, "origin": "the chapter's chosen recipe", "values": {"1": 99.3, "2": 99.2, "3": 99.2},
+             "mean": 99.2333}]}))
+    [text] = study_texts(tmp_path)
+    assert "Confirmed on seeds 1, 2, 3 (validation), 2 trials: trial 3 (sampled) has the highest mean, 99.35%." in text
+    assert text.endswith("It has not met the test set yet.")
+    runs = [{"seed": s, "test_acc": [99.3, 99.42 + s / 100], "seconds": 9.0} for s in (1, 2)]
+    (search / "04" / "study-04-seed1-test.json").write_text(json.dumps(
+        {"chosen": 3, "seeds": [1, 2], "runs": {"0": runs, "3": runs}}))
+    [text] = study_texts(tmp_path)
+    assert "**On the test set** (trained on all 60,000, seeds 1, 2), trial 3's lowest accuracy of the last 5 epochs" in text
