@@ -1,7 +1,7 @@
 """Choose a chapter's recipe on a validation split, never on the test set (issue 15), with Optuna (issue 33).
 
     python -m mnistkit.search 04 --trials 24 --workers 2     # chapter 04's Optuna study: create, or resume
-    python -m mnistkit.search 04 onecycle-0.05 --seed 1      # one of the course's earlier named candidates
+    python -m mnistkit.search 04 onecycle-0.05 --seed 2      # an earlier candidate (a saved run's recipe), another seed
 
 The first form is the search: a pruned, persistent Optuna study over the chapter's recipe, shared by `--workers`
 processes (or machines, `--storage`), the chapter's recipe and its earlier candidates enqueued as its first trials
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -79,85 +80,52 @@ SEQ2SEQ = dict(model="seq2seq", train_grids=60_000, val_grids=10_000, test_grids
                attention="grid")
 # The arguments of chapter 07's PatchAttentionNet that a 07 candidate sets (the rest of its recipe is training).
 PATCH_ATTENTION_ARGS = ("d_model", "ff_dim", "heads", "blocks", "positional", "scaled", "residual_norm")
-CANDIDATES = {
-    "04": {
-        "writeup": dict(BASE),
-        "onecycle-0.05": dict(BASE, schedule="onecycle", lr=0.05),
-        "onecycle-0.05-mild": dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05),
-        "step-mild": dict(BASE, rotation=7.0, translate=0.05),
-        "onecycle-0.05-mild-nodrop": dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05, dropout=0.0),
-        "onecycle-0.1-mild": dict(BASE, schedule="onecycle", lr=0.1, rotation=7.0, translate=0.05),
-        "onecycle-0.05-mild-b64": dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05, batch_size=64),
-        "onecycle-0.05-mild-drop0.05": dict(BASE, schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05, dropout=0.05),
-        "onecycle-0.05-mild-ema0.999": dict(OURS, ema=0.999),
-        "onecycle11-0.05-mild": dict(OURS, anneal_epochs=11),
-        "onecycle11-0.05-mild-bn0.01": dict(OURS_11),
-        "padded-onecycle11-0.05-mild": dict(OURS, anneal_epochs=11, model="net-padded"),
-        "wide-late-ours": dict(OURS_11, model="wide-late"),
-        "separable36-ours": dict(OURS_11, model="separable36"),
-        "separable32x4-ours": dict(OURS_11, model="separable32x4"),
-        "separable36-ours-drop0.05": dict(OURS_11, model="separable36", dropout=0.05),
-        "separable38-early12-ours": dict(OURS_11, model="separable38-early12"),
-        # Weight decay 5e-4: worst of the last 5 on validation 99.26 / 99.24 (seeds 1 / 2) against 99.34 / 99.18.
-        "separable36-ours-wd5e-4": dict(OURS_11, model="separable36", weight_decay=5e-4),
-    },
-    "05": {
-        "final": dict(BASE, model="strided13", lr=0.1, step_size=4, gamma=0.4, rotation=0.0, translate=0.0),
-        "final-mild": dict(BASE, model="strided13", lr=0.1, step_size=4, gamma=0.4, rotation=7.0, translate=0.05),
-        "onecycle-0.05": dict(BASE, model="strided13", schedule="onecycle", lr=0.05, rotation=0.0, translate=0.0),
-        "onecycle-0.05-mild": dict(BASE, model="strided13", schedule="onecycle", lr=0.05, rotation=7.0, translate=0.05),
-        "onecycle13-0.05-mild-bn0.01": dict(OURS, model="strided13", anneal_epochs=13, bn_momentum=0.01),
-        "separable36-strided-ours": dict(OURS_11, model="separable36-strided"),
-    },
-    "06": {
-        "separable23-small": dict(OURS_11, model="separable23-small", dropout=0.0),
-        # Its final train accuracy (measured on augmented images, 99.1-99.2%) sits below validation: no proof of
-        # underfitting (chapter 01), a hint of what to try. Four ways to let it fit more within 15 epochs: no augmentation, a schedule that anneals over 14 epochs instead
-        # of 11, twice the steps (batch 64), a higher peak rate. Each scored lower on validation (seed 1).
-        "separable23-small-noaug": dict(OURS_11, model="separable23-small", dropout=0.0, rotation=0.0, translate=0.0),
-        "separable23-small-anneal14": dict(OURS_11, model="separable23-small", dropout=0.0, anneal_epochs=14),
-        "separable23-small-b64": dict(OURS_11, model="separable23-small", dropout=0.0, batch_size=64),
-        "separable23-small-lr0.1": dict(OURS_11, model="separable23-small", dropout=0.0, lr=0.1),
-        # Weight decay (chapter 08 teaches it; the recipes so far had none), SGD's usual 5e-4 on every weight: worst
-        # of the last 3 on validation 99.14 / 99.28 (seeds 1 / 2) against 99.22 / 99.20 without it: the same.
-        "separable23-small-wd5e-4": dict(OURS_11, model="separable23-small", dropout=0.0, weight_decay=5e-4),
-    },
-    # Chapter 07's fixed model at the write-up's size (<= 36,000 parameters), 5 epochs, batch 32, raw pixels; the
-    # first is the chapter's fix-adamw (one block of 64), the others trade width for depth at about the same size.
-    "07": {
-        "fix-adamw": FIX_ADAMW,
-        "d48-ff64-2blocks": dict(FIX_ADAMW, d_model=48, ff_dim=64, blocks=2),
-        "d36-ff72-3blocks": dict(FIX_ADAMW, d_model=36, ff_dim=72, blocks=3),
-        "d44-ff88-2blocks": dict(FIX_ADAMW, d_model=44, ff_dim=88, blocks=2),
-        "d48-ff64-2blocks-lr0.005": dict(FIX_ADAMW, d_model=48, ff_dim=64, blocks=2, lr=0.005),
-        "d32-ff64-4blocks": dict(FIX_ADAMW, d_model=32, ff_dim=64, blocks=4),
-        "d36-ff72-3blocks-lr0.005": dict(FIX_ADAMW, d_model=36, ff_dim=72, blocks=3, lr=0.005),
-    },
-    # Chapter 08's ViT: at most 250,000 parameters, 20 epochs and 20 minutes of training per seed.
-    "08": {
-        "vit": VIT,
-        "stem8-p7": VIT_STEM,
-        "stem8-p7-d72": dict(VIT_STEM, d_model=72, ff_dim=144),
-        "stem8-p7-depth6": dict(VIT_STEM, depth=6),
-        "stem16-p7": dict(VIT_STEM, stem_channels=16),
-    },
-    # Chapter 10's encoder-decoder: 98% of whole sequences on every seed, at most 20 minutes of training per seed.
-    "10": {
-        "stem8": SEQ2SEQ,
-        "stem16": dict(SEQ2SEQ, stem_channels=16),
-        # The same cost per step (an average of the weights costs one pass over them per step, no extra compute):
-        "stem16-ema0.999": dict(SEQ2SEQ, stem_channels=16, ema=0.999),
-        "stem16-lr3e-3": dict(SEQ2SEQ, stem_channels=16, lr=3e-3),
-        "stem16-mild": dict(SEQ2SEQ, stem_channels=16, rotation=5.0, translate=0.05),
-        # The same number of steps over more distinct grids (102,000 drawn once, 10 epochs; 60,000 x 17 before).
-        "stem16-102k-e10": dict(SEQ2SEQ, stem_channels=16, train_grids=102_000, epochs=10),
-        # The 8-channel stem is about 10% cheaper per step: three more epochs in the same 20 minutes.
-        "stem8-e20": dict(SEQ2SEQ, epochs=20),
-        "stem8-e20-ema0.999": dict(SEQ2SEQ, epochs=20, ema=0.999),
-        # Each token attends only to its own quadrant's 16 (the digits are independent): the same weights and steps.
-        "stem16-local": dict(SEQ2SEQ, stem_channels=16, attention="quadrant"),
-    },
+# Each chapter's reference: the first recipe its search tried, the one its table counts changes from (04: the
+# write-up's; 05: the write-up's final model; 06: chapter 04's schedule on the small network; 07, 08 and 10: the
+# chapter's model as it was before its search).
+REFERENCES = {
+    "04": ("writeup", BASE),
+    "05": ("final", dict(BASE, model="strided13", lr=0.1, step_size=4, gamma=0.4, rotation=0.0, translate=0.0)),
+    "06": ("separable23-small", dict(OURS_11, model="separable23-small", dropout=0.0)),
+    "07": ("fix-adamw", FIX_ADAMW),
+    "08": ("vit", VIT),
+    "10": ("stem8", SEQ2SEQ),
 }
+
+
+def saved_recipes(chapter: str, root: Path | None = None) -> dict[str, dict]:
+    """The candidates `chapter`'s search trained, as their saved runs hold them (`outputs/search/<chapter>/
+    <name>-seed<k>.json`): name -> recipe, the chapter's reference first. No registry is written by hand: a candidate
+    exists once a run of it is saved, and new ones come from the chapter's Optuna study (`mnistkit.study`). A key a
+    run's file predates (a moving average, chapter 10's attention) takes the reference's value, which is what the
+    code did before the key existed."""
+    import json
+
+    name, reference = REFERENCES[chapter]
+    recipes = {name: dict(reference)}
+    for path in sorted(((root or OUT) / chapter).glob("*-seed*.json")):
+        run = json.loads(path.read_text())
+        if "candidate" in run:  # a study's confirm and test records sit beside the runs
+            recipes.setdefault(run["candidate"], dict(reference, **run["recipe"]))
+    return recipes
+
+
+class SavedCandidates(Mapping):
+    """chapter -> its candidates (`saved_recipes`), read from the saved runs each time it is asked."""
+
+    def __getitem__(self, chapter: str) -> dict[str, dict]:
+        if chapter not in REFERENCES:
+            raise KeyError(chapter)
+        return saved_recipes(chapter)
+
+    def __iter__(self):
+        return iter(REFERENCES)
+
+    def __len__(self) -> int:
+        return len(REFERENCES)
+
+
+CANDIDATES = SavedCandidates()
 
 
 def _train_patch_attention(recipe: dict, data, seed: int) -> tuple[nn.Module, list[dict]]:
@@ -201,7 +169,7 @@ def _train_seq2seq(recipe: dict, data, seed: int, device: str = "cpu") -> tuple[
 def train(chapter: str, name: str, seed: int, device: str = "cpu") -> dict:
     """Train candidate `name` of `chapter` with `seed` and save its run. `device` is "cpu" except for chapter 10,
     whose search may run on a GPU (its grids and model move there; bf16 autocast where the device computes it)."""
-    recipe = CANDIDATES[chapter][name]
+    recipe = saved_recipes(chapter)[name]
     if device != "cpu" and recipe["model"] != "seq2seq":
         raise ValueError(f"device {device!r} is not allowed for chapter {chapter}: only chapter 10's search runs off the CPU")
     model, history = train_recipe(chapter, recipe, load_mnist().split_validation(VALIDATION, seed=0), seed, device)
@@ -260,8 +228,10 @@ def search_rows(chapter: str) -> list[dict]:
     rows = []
     for path in sorted((OUT / chapter).glob("*.json")):
         run = json.loads(path.read_text())
+        if "candidate" not in run:  # a study's confirm and test records (`mnistkit.study`), not a candidate's run
+            continue
         val = [e["val_acc"] for e in run["epochs"][-LAST[chapter]:]]
-        base = next(iter(CANDIDATES[chapter].values()))  # the chapter's first candidate: the write-up's recipe
+        base = REFERENCES[chapter][1]  # the chapter's reference recipe
         changes = {k: v for k, v in run["recipe"].items() if base.get(k) != v}
         rows.append({"candidate": run["candidate"], "seed": run["seed"], "params": run["params"], "worst_val": min(val),
                      "mean_val": statistics.mean(val), "spread_val": max(val) - min(val),
@@ -273,7 +243,7 @@ def search_rows(chapter: str) -> list[dict]:
 def search_table(chapter: str) -> str:
     """The markdown table of a chapter's search (what a chapter shows to say how its recipe was chosen)."""
     rows = search_rows(chapter)
-    first = next(iter(CANDIDATES[chapter]))  # the reference the changes are counted from
+    first = REFERENCES[chapter][0]  # the reference the changes are counted from
     if not rows:
         return f"_No search run of chapter {chapter} is saved: `python -m mnistkit.search {chapter} <candidates>`._"
     last = f"last {plural(LAST[chapter], 'epoch')}"  # of one run: the columns read epochs, not seeds
@@ -308,15 +278,17 @@ def main(argv=None) -> None:
     if argv and argv[0] in study.CHAPTERS and not named and "--report" not in argv:
         raise SystemExit(study.main(argv))  # the Optuna study of the chapter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("chapter", nargs="?", choices=sorted(CANDIDATES))
+    parser.add_argument("chapter", nargs="?", choices=sorted(REFERENCES))
     parser.add_argument("candidates", nargs="*")
     parser.add_argument("--seed", type=int, nargs="+", default=[1])
     parser.add_argument("--device", default="cpu", help="cpu, or cuda for chapter 10's encoder-decoder")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args(argv)
     for name in args.candidates:
-        if name not in CANDIDATES[args.chapter]:
-            parser.error(f"candidate {name!r} is not allowed: expected one of {sorted(CANDIDATES[args.chapter])}")
+        saved = saved_recipes(args.chapter)
+        if name not in saved:
+            parser.error(f"candidate {name!r} is not allowed: expected one of {sorted(saved)} (the candidates with a "
+                         f"saved run; a new recipe is a trial of the chapter's study: python -m mnistkit.study)")
         for seed in args.seed:
             run = train(args.chapter, name, seed, args.device)
             val = [e["val_acc"] for e in run["epochs"][-LAST[args.chapter]:]]

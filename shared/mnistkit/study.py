@@ -86,7 +86,7 @@ CHOSEN = {  # the chapters' chosen recipes, in each space's parameters: enqueued
     "06": {"lr": 0.05, "anneal_epochs": 11, "bn_momentum": 0.01, "rotation": 7.0, "translate": 0.05, "dropout": 0.0,
            "batch_size": 128, "weight_decay": 0.0},
 }
-# The course's earlier candidates that lie in a space (`mnistkit.search.CANDIDATES`, trained to the end on seeds 1
+# The course's earlier candidates that lie in a space (their saved runs, `mnistkit.search.saved_recipes`, seeds 1
 # and 2): enqueued after the chosen recipe, so the study's table holds them and their seed-1 runs can be compared
 # with the files they left. Name -> the parameters that differ from the chosen recipe.
 EARLIER = {

@@ -15,7 +15,8 @@ def test_search_table_ranks_candidates_by_their_worst_validation_epoch(tmp_path,
     (tmp_path / "04").mkdir()
     for name, shift in (("writeup", 0.0), ("onecycle-0.05", 0.1)):
         epochs = [dict(e, val_acc=e["val_acc"] + shift) for e in HISTORY]
-        run = {"chapter": "04", "candidate": name, "seed": 1, "recipe": search.CANDIDATES["04"][name],
+        recipe = dict(search.BASE, **({"schedule": "onecycle", "lr": 0.05} if shift else {}))
+        run = {"chapter": "04", "candidate": name, "seed": 1, "recipe": recipe,
                "params": 7568, "epochs": epochs}
         (tmp_path / "04" / f"{name}-seed1.json").write_text(json.dumps(run))
     rows = search.search_rows("04")
@@ -24,13 +25,29 @@ def test_search_table_ranks_candidates_by_their_worst_validation_epoch(tmp_path,
     assert rows[1]["spread_val"] == pytest.approx(0.1)  # highest minus lowest of the last 5
     assert rows[0]["changes"] == "lr=0.05, schedule=onecycle"
     assert "| onecycle-0.05 | 1 | 7,568 | 99.30 |" in search.search_table("04")
+    (tmp_path / "04" / "study-04-seed1-confirm.json").write_text(json.dumps({"chosen": 0, "rows": []}))
+    assert len(search.search_rows("04")) == 2  # a study's records beside the runs are not candidates
     assert "No search run of chapter 05" in search.search_table("05")
 
 
 def test_an_unknown_candidate_is_refused(capsys):
     with pytest.raises(SystemExit):
         search.main(["04", "onecycle-9"])
-    assert "candidate 'onecycle-9' is not allowed: expected one of" in capsys.readouterr().err
+    assert "candidate 'onecycle-9' is not allowed: expected one of ['onecycle-0.05', " in capsys.readouterr().err
+
+
+def test_the_candidates_are_read_from_their_saved_runs_not_from_a_registry(tmp_path):
+    assert list(search.saved_recipes("05", root=tmp_path)) == ["final"]  # nothing saved: the chapter's reference
+    (tmp_path / "10").mkdir()
+    older = dict(search.SEQ2SEQ, stem_channels=16)
+    del older["attention"]  # a run saved before chapter 10's attention had a choice
+    (tmp_path / "10" / "stem16-seed1.json").write_text(json.dumps({"candidate": "stem16", "recipe": older}))
+    (tmp_path / "10" / "stem16-seed2.json").write_text(json.dumps({"candidate": "stem16", "recipe": older}))
+    (tmp_path / "10" / "study-10-seed1-test.json").write_text(json.dumps({"chosen": 0, "runs": {}}))
+    recipes = search.saved_recipes("10", root=tmp_path)
+    assert list(recipes) == ["stem8", "stem16"] and recipes["stem8"] == search.SEQ2SEQ
+    assert recipes["stem16"] == dict(search.SEQ2SEQ, stem_channels=16)  # its attention: the grid's, as it ran
+    assert "stem16-p7" in search.CANDIDATES["08"] and "08" in search.CANDIDATES  # the repository's saved runs
 
 
 def test_chapter_07_candidates_are_the_chapters_model_within_the_write_ups_size():
