@@ -89,6 +89,7 @@ CHOSEN = {  # the chapters' chosen recipes, in each space's parameters: enqueued
 # The course's earlier candidates that lie in a space (their saved runs, `mnistkit.search.saved_recipes`, seeds 1
 # and 2): enqueued after the chosen recipe, so the study's table holds them and their seed-1 runs can be compared
 # with the files they left. Name -> the parameters that differ from the chosen recipe.
+CHOSEN_NAME = {"04": "separable36-ours"}  # the chosen recipe's name in the chapter's search table (06: none)
 EARLIER = {
     "04": {"separable36-ours-drop0.05": {"dropout": 0.05}, "separable36-ours-wd5e-4": {"weight_decay": 5e-4}},
     "06": {},
@@ -224,25 +225,85 @@ def _validation_data(size: int):
 
 
 # --- what a study found -------------------------------------------------------------------------------------------
-def trials_table(study) -> str:
-    """Every finished trial (complete, or pruned at the epoch it reached): its value, its epochs, its minutes (from
-    the study's record of its start and end), its parameters and where it came from; then the trials not finished
-    (running, or left by a stopped worker: a resumed study retries them)."""
+def trials_table(study, epochs: int | None = None, last: int | None = None) -> str:
+    """Every finished trial: a complete one's value, a pruned one's last reported validation accuracy and the epoch
+    it stopped at; its epochs, its minutes (from the study's record of its start and end), its parameters and where it
+    came from; then the trials not finished: running now (their worker alive on this machine), or left by a worker
+    that was stopped (a resumed study retries them). `epochs`: a trial's full run; `last`: the epochs its value reads."""
     from .metrics import markdown_table
 
     optuna = _optuna()
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    rows = [[t.number, t.state.name.lower(), None if t.value is None else f"{t.value:.2f}",
-             max(t.intermediate_values, default=None), f"{_seconds(t) / 60:.1f}",
+
+    def value(t) -> str | None:
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            return f"{t.value:.2f}"
+        stopped = max(t.intermediate_values, default=None)
+        if stopped is None:
+            return "pruned before its first epoch"
+        late = " (its last: an earlier version of the study pruned finished runs)" if stopped == epochs else ""
+        return f"pruned: {t.intermediate_values[stopped]:.2f} after epoch {stopped}{late}"
+
+    rows = [[t.number, t.state.name.lower(), value(t), max(t.intermediate_values, default=None),
+             f"{_seconds(t) / 60:.1f}",
              ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items()),
              t.user_attrs.get("origin", "sampled")] for t in study.trials if t.state in finished]
-    table = markdown_table(["trial", "state", "value (lowest val % of the last epochs)", "epochs reported",
-                            "minutes", "parameters", "origin"], rows)
+    measure = f"lowest val % of the last {last} epochs" if last else "lowest val % of the last epochs"
+    table = markdown_table(["trial", "state", f"value ({measure})", "epochs reported", "minutes", "parameters",
+                            "origin"], rows)
     others = [t for t in study.trials if t.state not in finished]
-    if others:
-        table += ("\n\nNot finished: " + ", ".join(f"trial {t.number} ({t.state.name.lower()})" for t in others)
-                  + ". A trial its worker left when the study was stopped is retried when the study resumes.")
+    here = socket.gethostname()
+    running = [t for t in others if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("host") == here
+               and _alive(t.user_attrs.get("pid", -1))]
+    left = [t for t in others if t not in running]
+    if running:
+        table += "\n\nRunning now: " + ", ".join(f"trial {t.number}" for t in running) + "."
+    if left:
+        table += ("\n\nNot finished: " + ", ".join(f"trial {t.number} ({t.state.name.lower()})" for t in left)
+                  + ". A trial left running is one whose worker was stopped mid-trial: when the study resumes, it is "
+                    "marked failed and its parameters are tried again.")
     return table
+
+
+def carried_text(study, chapter: str, seed: int = 1, root: Path | None = None) -> str:
+    """Whether the study's first trials (the chapter's recipe, the earlier candidates) trained the validation curves
+    their candidates' saved runs hold (`outputs/search/<chapter>/<candidate>-seed<seed>.json`), epoch for epoch."""
+    import json
+
+    names = {0: CHOSEN_NAME.get(chapter)} | {t.number: t.user_attrs["origin"].removeprefix("the earlier candidate ")
+                                            for t in study.trials
+                                            if t.user_attrs.get("origin", "").startswith("the earlier candidate ")}
+    same, differ = [], []
+    for number, name in sorted(names.items()):
+        path = (root or STUDIES) / chapter / f"{name}-seed{seed}.json"
+        trial = study.trials[number] if number < len(study.trials) else None
+        if name is None or not path.exists() or trial is None or "history" not in trial.user_attrs:
+            continue
+        saved_curve = [e["val_acc"] for e in json.loads(path.read_text())["epochs"]]
+        if [e["val_acc"] for e in trial.user_attrs["history"]] == saved_curve:
+            same.append(f"trial {number} (`{name}`)")
+        else:
+            differ.append(f"trial {number} (`{name}`: {trial.value:.2f} here, {_lowest(saved_curve, chapter):.2f} "
+                          f"in its saved run)")
+    def listed(items: list[str]) -> str:
+        joined = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+        return joined[0].upper() + joined[1:]
+
+    text = []
+    if same:
+        many = len(same) > 1
+        text.append(f"{listed(same)} trained, epoch for epoch, the validation curve{'s' if many else ''} "
+                    f"{'their' if many else 'its'} saved run{'s' if many else ''} in the search table "
+                    f"hold{'' if many else 's'} (seed {seed}).")
+    if differ:
+        text.append(f"{listed(differ)} did not: the saved run and the study's trial are not the same training.")
+    return " ".join(text)
+
+
+def _lowest(curve: list[float], chapter: str) -> float:
+    from .search import LAST
+
+    return min(curve[-LAST[chapter]:])
 
 
 def _seconds(trial) -> float:
@@ -279,15 +340,19 @@ def plot_study(study) -> list:
 
     from optuna.visualization import matplotlib as optuna_plots
 
-    complete = sum(t.value is not None for t in study.trials)
+    optuna = _optuna()
+    complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     drawn = []
     with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental
         warnings.simplefilter("ignore")
         drawn.append((optuna_plots.plot_optimization_history(study),
-                      f"study {study.study_name}: each complete trial's value, and the best so far"))
+                      f"study {study.study_name}: each complete trial's value, and the best so far (pruned "
+                      f"trials are not drawn)"))
         if complete >= 2:
             drawn.append((optuna_plots.plot_param_importances(study),
-                          f"study {study.study_name}: the parameters' importance (fANOVA, {complete} complete trials)"))
+                          f"study {study.study_name}: the parameters' importance (fANOVA: the share of the "
+                          f"value's variance each explains), from {complete} complete trials"
+                          + (": too few to rank them, a first look" if complete < 10 else "")))
     for ax, title in drawn:
         ax.set_title("")  # Optuna's own titles (centre or left): ours replaces them
         ax.set_title(title, loc="left", fontsize=10)
@@ -355,7 +420,7 @@ def saved(chapter: str, width: int | None = None, seed: int = 1, root: Path | No
         return json.loads(path.read_text()) if path.exists() else None
 
     return {"chapter": chapter, "study": study, "confirm": record("confirm"), "test": record("test"),
-            "epochs": recipe_of(chapter, width, CHOSEN[chapter])["epochs"]}
+            "epochs": recipe_of(chapter, width, CHOSEN[chapter])["epochs"], "root": root}
 
 
 def results_markdown(found: dict | None, *, target: float, last: int) -> str:
@@ -364,7 +429,10 @@ def results_markdown(found: dict | None, *, target: float, last: int) -> str:
     if found is None:
         return "_No study of this chapter is saved: `python -m mnistkit.search <chapter> --trials 24 --workers 2`._"
     study = found["study"]
-    parts = [compute_text(study, found["epochs"]), trials_table(study)]
+    parts = [compute_text(study, found["epochs"]), trials_table(study, found["epochs"], last)]
+    carried = carried_text(study, found["chapter"], root=found.get("root"))
+    if carried:
+        parts.append(carried)
     if found["confirm"] is None:
         parts.append(f"_The best trials have not been confirmed on more seeds yet: `python -m mnistkit.study "
                      f"{found['chapter']} --confirm 3 --seeds 2 3 --workers 2`._")
@@ -499,7 +567,7 @@ def main(argv=None) -> int:
     study = open_study(name, store, first=enqueued(args.chapter))
     base = STUDIES / args.chapter / f"study-{name}"
     if args.report:
-        print(trials_table(study))
+        print(trials_table(study, 15))
         print(compute_text(study, 15))
         return 0
     if args.confirm is not None:
@@ -519,7 +587,7 @@ def main(argv=None) -> int:
     for job in jobs:
         job.join()
     study = open_study(name, storage(args.chapter, name, args.storage))
-    print(trials_table(study))
+    print(trials_table(study, 15))
     print(compute_text(study, 15))
     return 0 if all(job.exitcode == 0 for job in jobs) else 1
 

@@ -163,7 +163,8 @@ def test_plot_study_draws_optunas_history_and_importances():
         study.add_trial(fabricated_trial(99.0 + x, [99.0 + x], seconds=60, x=x))
     history, importances = st.plot_study(study)
     assert "each complete trial's value" in history.axes[0].get_title(loc="left")
-    assert "fANOVA, 4 complete trials" in importances.axes[0].get_title(loc="left")
+    assert "each explains), from 4 complete trials: too few to rank them" in importances.axes[0].get_title(loc="left")
+    assert "pruned trials are not drawn" in history.axes[0].get_title(loc="left")
     assert [t.get_text() for t in importances.axes[0].get_yticklabels()] == ["x"]
 
 
@@ -204,12 +205,36 @@ def test_trials_table_shows_finished_trials_and_names_the_unfinished_ones():
     study = optuna.create_study(direction="maximize")
     study.add_trial(fabricated_trial(99.3, [98.0, 99.3], seconds=120, x=0.25))
     study.add_trial(fabricated_trial(None, [97.0], seconds=60, pruned=True))
+    study.add_trial(fabricated_trial(None, [97.0, 98.0], seconds=60, pruned=True))
     study.enqueue_trial({"x": 0.5})
-    table = st.trials_table(study)
+    table = st.trials_table(study, epochs=2, last=5)
+    assert "| trial | state | value (lowest val % of the last 5 epochs) |" in table
     assert "| 0 | complete | 99.30 | 2 | 2.0 | x=0.25 | sampled |" in table
-    assert "| 1 | pruned | – | 1 | 1.0 | x=0 | sampled |" in table
-    assert table.endswith("Not finished: trial 2 (waiting). A trial its worker left when the study was stopped is "
-                          "retried when the study resumes.")
+    assert "| 1 | pruned | pruned: 97.00 after epoch 1 | 1 | 1.0 | x=0 | sampled |" in table
+    assert "| 2 | pruned | pruned: 98.00 after epoch 2 (its last: an earlier version of the study pruned" in table
+    assert table.endswith("Not finished: trial 3 (waiting). A trial left running is one whose worker was stopped "
+                          "mid-trial: when the study resumes, it is marked failed and its parameters are tried again.")
+    running = optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING, user_attrs={
+        "host": __import__("socket").gethostname(), "pid": os.getpid()})
+    study.add_trial(running)
+    assert "Running now: trial 4." in st.trials_table(study)  # its worker (this process) is alive
+
+
+def test_carried_text_says_which_first_trials_retrained_their_saved_runs_epoch_for_epoch(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    for origin, curve in (("the chapter's chosen recipe", [99.0, 99.3]), ("the earlier candidate a", [99.1, 99.2]),
+                          ("the earlier candidate b", [99.0, 99.1])):
+        trial = fabricated_trial(min(curve), curve, seconds=60)
+        trial.set_user_attr("origin", origin)
+        trial.set_user_attr("history", [{"val_acc": v} for v in curve])
+        study.add_trial(trial)
+    (tmp_path / "04").mkdir()
+    for name, curve in (("separable36-ours", [99.0, 99.4]), ("a", [99.1, 99.2]), ("b", [99.0, 99.1])):
+        (tmp_path / "04" / f"{name}-seed1.json").write_text(json.dumps({"epochs": [{"val_acc": v} for v in curve]}))
+    assert st.carried_text(study, "04", root=tmp_path) == (
+        "Trial 1 (`a`) and trial 2 (`b`) trained, epoch for epoch, the validation curves their saved runs in the "
+        "search table hold (seed 1). Trial 0 (`separable36-ours`: 99.00 here, 99.00 in its saved run) did not: the "
+        "saved run and the study's trial are not the same training.")
 
 
 def test_a_trial_that_ran_all_its_epochs_is_never_pruned(tmp_path):
