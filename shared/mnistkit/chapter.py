@@ -63,16 +63,22 @@ def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precis
     trained = f"{plural(setup.epochs, 'epoch')} on {setup.data_fraction:.0%} of the training images, " if epochs else ""
     print(f"profile {profile}: {trained}seed {seed}, device {device} "
           f"({precision}, {plural(torch.get_num_threads(), 'thread')}), outputs in {shown(setup.out)}/")
-    expected = expected_time(chapter, torch.get_num_threads()) if profile == "full" else ""
+    if profile == "full":
+        from .course import machine
+
+        expected = expected_time(chapter, torch.get_num_threads(), cpu=machine()["cpu"])
+    else:
+        expected = ""
     if expected:
         print(expected)
     return setup
 
 
-def expected_time(chapter: str, threads: int, record: Path | None = None) -> str:
+def expected_time(chapter: str, threads: int, record: Path | None = None, cpu: str | None = None) -> str:
     """How long Run All of `chapter` took in the course's last recorded full run (`outputs/course_run.json`), and
     that time scaled to `threads` (more threads than the run had are assumed to help in proportion, which is at
-    best an upper bound on the gain), so nobody starts a long chapter unawares; "" when no run is recorded."""
+    best an upper bound on the gain), so nobody starts a long chapter unawares; "" when no run is recorded. `cpu`:
+    this machine's CPU; another model than the record's is said, since per core they can differ severalfold."""
     import json
 
     from .paths import PREVIOUS_RECORD, outputs_root
@@ -97,6 +103,8 @@ def expected_time(chapter: str, threads: int, record: Path | None = None) -> str
         scaled = minutes * ran_with / max(threads, 1)
         text += (f"; with {plural(threads, 'thread')} on such a machine, about {scaled:.0f} min "
                  + ("at best (threads rarely help in proportion)" if threads > ran_with else "or more"))
+    if cpu and machine.get("cpu") and cpu != machine["cpu"]:
+        text += f"; this machine's CPU is another ({cpu}): its time per core can differ severalfold"
     return text
 
 

@@ -154,7 +154,7 @@ def test_a_variant_not_kept_states_each_seed_and_the_paired_interval():
     text = ch04.alternative(rows, "sep36", "sep32x4", "four blocks of 32")
     assert "seed 1 -0.02 pp (-1 images), seed 2 +0.16 pp (+8 images)" in text
     assert "within noise (2 seeds)" in text and "cannot tell the two apart" in text
-    assert "(+0.16 pp) is as large as the gap between `sep36`'s own seeds (0.16 pp)" in text
+    assert text.endswith("these 2 seeds cannot tell the two apart.") and "own seeds" not in text
     assert "about the same" not in text
     assert "no verdict" in ch04.alternative(rows[:3], "sep36", "sep32x4", "x")
 

@@ -153,6 +153,10 @@ def test_the_expected_time_comes_from_the_last_recorded_course_run(tmp_path):
            in text and "with 2 threads on such a machine, about 26 min at best" in text
     assert expected_time("05_strided_convs", 1, record).endswith("2 chapters at a time)")  # as it ran: no scaling
     assert expected_time("06_capstone_small", 1, record) == ""  # not in the record: nothing claimed
+    cpu = json.loads(record.read_text())["machine"]["cpu"]
+    assert "another" not in expected_time("05_strided_convs", 1, record, cpu=cpu)
+    assert expected_time("05_strided_convs", 1, record, cpu="Other CPU").endswith(
+        "; this machine's CPU is another (Other CPU): its time per core can differ severalfold")
     assert expected_time("05_strided_convs", 1, tmp_path / "missing.json") == ""
 
 
