@@ -328,7 +328,9 @@ def study_texts(root: Path) -> list[str]:
         chosen = next(row for row in confirmed["rows"] if row["trial"] == confirmed["chosen"])
         head += (f" Confirmed on seeds {', '.join(map(str, confirmed['seeds']))} (validation), "
                  f"{plural(len(confirmed['rows']), 'trial')}: trial {chosen['trial']} ({chosen['origin']}) has the "
-                 f"highest mean, {chosen['mean']:.2f}%.")
+                 f"highest mean, {chosen['mean']:.2f}%"
+                 + next((f"; the chapter's recipe (trial 0) {row['mean']:.2f}%" for row in confirmed["rows"]
+                         if row["trial"] == 0 and chosen["trial"] != 0), "") + ".")
         target, last = claims[chapter]
         texts.append(head + " " + (study.test_text(found["test"], target, last) if found["test"]
                                    else "It has not met the test set yet."))

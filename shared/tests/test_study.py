@@ -335,7 +335,8 @@ def test_the_readme_states_each_study_from_its_journal_confirm_and_test_records(
             {"trial": 0, "origin": "the chapter's chosen recipe", "values": {"1": 99.3, "2": 99.2, "3": 99.2},
              "mean": 99.2333}]}))
     [text] = study_texts(tmp_path)
-    assert "Confirmed on seeds 1, 2, 3 (validation), 2 trials: trial 3 (sampled) has the highest mean, 99.35%." in text
+    assert ("Confirmed on seeds 1, 2, 3 (validation), 2 trials: trial 3 (sampled) has the highest mean, 99.35%; the "
+            "chapter's recipe (trial 0) 99.23%.") in text
     assert text.endswith("It has not met the test set yet.")
     runs = [{"seed": s, "test_acc": [99.3, 99.42 + s / 100], "seconds": 9.0} for s in (1, 2)]
     (search / "04" / "study-04-seed1-test.json").write_text(json.dumps(
