@@ -48,11 +48,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # the saved runs trained with one thread
-    stem, name, sweep = study.REFERENCE[args.chapter]
-    from mnistkit.metrics import chapter_runs, sweep_runs
-
-    saved = {r["seed"]: r for r in list((chapter_runs(stem, "full") or {}).values()) + sweep_runs(stem, sweep, "full")
-             if r["name"] == f"{name}-seed{r.get('seed')}"}
+    name = study.REFERENCE[args.chapter][1]
+    saved = {r["seed"]: r for r in study.chapter_recipe_runs(args.chapter)}
     data, failed = load_mnist(), 0
     for seed in args.seeds:
         if seed not in saved:

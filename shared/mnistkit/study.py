@@ -474,6 +474,15 @@ def validation_run(chapter: str, width: int | None, params: dict, seed: int) -> 
 REFERENCE = {"04": ("04_augmentation", "ours", "04-seeds")}
 
 
+def chapter_recipe_runs(chapter: str) -> list[dict]:
+    """Every full-profile run the chapter saved of its recipe (`REFERENCE`): its own and its seed sweep's, whole."""
+    from .metrics import chapter_runs, sweep_runs
+
+    stem, name, sweep = REFERENCE[chapter]
+    runs = list((chapter_runs(stem, "full") or {}).values()) + sweep_runs(stem, sweep, "full")
+    return [r for r in runs if r["name"] == f"{name}-seed{r.get('seed')}"]
+
+
 def reference_runs(chapter: str, width: int | None, seeds: list[int], runs: list[dict] | None = None
                    ) -> dict[int, dict]:
     """Trial 0 on `seeds` as the chapter trained it (its full-profile run and its seed sweep, or `runs`), in
@@ -484,9 +493,7 @@ def reference_runs(chapter: str, width: int | None, seeds: list[int], runs: list
         return {}
     stem, name, sweep = REFERENCE[chapter]
     if runs is None:
-        from .metrics import chapter_runs, sweep_runs
-
-        runs = list((chapter_runs(stem, "full") or {}).values()) + sweep_runs(stem, sweep, "full")
+        runs = chapter_recipe_runs(chapter)
     recipe = recipe_of(chapter, width, CHOSEN[chapter])
     expected = {"model": f"SeparableNet(width={recipe['width']})", "max_lr": recipe["lr"],
                 **{k: recipe[k] for k in ("anneal_epochs", "bn_momentum", "rotation", "translate", "dropout",
