@@ -469,46 +469,59 @@ def validation_run(chapter: str, width: int | None, params: dict, seed: int) -> 
 
 
 # The chapter's recipe (trial 0) on the test seeds as the chapter itself trained it: (its notebook's stem, its run's
-# name before "-seed<seed>", its seed sweep). `--test` reads these runs instead of training trial 0 again: the same
-# recipe function on the same data and seeds (`test_run` of trial 0 and `ch04.ours` train one history, tested).
-REFERENCE = {"04": ("04_augmentation", "ours", "04-seeds")}
+# name before "-seed<seed>", its seed sweeps, `{width}` filled with the study's width). `--test` reads these runs
+# instead of training trial 0 again: the same recipe function on the same data and seeds (`test_run` of trial 0
+# trains the history of `ch04.ours`, chapter 04's recipe, and of `ch06.capstone`, the frontier's, tested).
+REFERENCE = {"04": ("04_augmentation", "ours", ("04-seeds",)),
+             "06": ("06_capstone_small", "capstone", ("06-frontier-{width}",))}
 
 
-def chapter_recipe_runs(chapter: str) -> list[dict]:
-    """Every full-profile run the chapter saved of its recipe (`REFERENCE`): its own and its seed sweep's, whole."""
+def chapter_recipe_runs(chapter: str, width: int | None = None, runs: list[dict] | None = None) -> list[dict]:
+    """The full-profile runs the chapter saved of its recipe, trial 0 (`REFERENCE`: its own and its seed sweeps',
+    or `runs`), whole; only a run whose record is trial 0's recipe: network, rate, annealing, BatchNorm momentum,
+    augmentation, dropout, batch size, no weight decay, every epoch, fp32 on the CPU."""
     from .metrics import chapter_runs, sweep_runs
 
-    stem, name, sweep = REFERENCE[chapter]
-    runs = list((chapter_runs(stem, "full") or {}).values()) + sweep_runs(stem, sweep, "full")
-    return [r for r in runs if r["name"] == f"{name}-seed{r.get('seed')}"]
+    stem, name, sweeps = REFERENCE[chapter]
+    if runs is None:
+        runs = list((chapter_runs(stem, "full") or {}).values())
+        for sweep in sweeps:
+            runs += sweep_runs(stem, sweep.format(width=width), "full")
+    recipe = recipe_of(chapter, width, CHOSEN[chapter])
+    if chapter == "06" and recipe["dropout"]:
+        return []  # the chapter's capstone trains without dropout
+    expected = recorded(chapter, recipe)
+    return [run for run in runs
+            if run["name"] == f"{name}-seed{run.get('seed')}" and run.get("profile") == "full"
+            and run.get("precision") == "fp32" and run.get("device") == "cpu"
+            and len(run["epochs"]) == recipe["epochs"] and not (run.get("recipe") or {}).get("weight_decay")
+            and all((run.get("recipe") or {}).get(k) == v for k, v in expected.items())]
+
+
+def recorded(chapter: str, recipe: dict) -> dict:
+    """What the chapter's run record says of a recipe of its study's space (the keys `chapter_recipe_runs` matches)."""
+    if chapter == "06":  # `ch06.recipe_record` of a separable design: no dropout at these sizes, none recorded
+        own = {"design": f"SeparableNet(width={recipe['width']}, early={recipe['early']})"}
+    else:
+        own = {"model": f"SeparableNet(width={recipe['width']})", "dropout": recipe["dropout"]}
+    return dict(own, max_lr=recipe["lr"], **{k: recipe[k] for k in ("anneal_epochs", "bn_momentum", "rotation",
+                                                                     "translate", "batch_size")})
 
 
 def reference_runs(chapter: str, width: int | None, seeds: list[int], runs: list[dict] | None = None
                    ) -> dict[int, dict]:
-    """Trial 0 on `seeds` as the chapter trained it (its full-profile run and its seed sweep, or `runs`), in
-    `test_run`'s form with where each came from; only a run whose record is trial 0's recipe (network, rate,
-    annealing, BatchNorm momentum, augmentation, dropout, batch size, no weight decay, every epoch, fp32 on the
-    CPU). A seed with no such run is absent: `--test` trains it."""
+    """Trial 0 on `seeds` as the chapter trained it (`chapter_recipe_runs`), in `test_run`'s form with where each
+    came from. A seed with no such run is absent: `--test` trains it."""
     if chapter not in REFERENCE:
         return {}
-    stem, name, sweep = REFERENCE[chapter]
-    if runs is None:
-        runs = chapter_recipe_runs(chapter)
-    recipe = recipe_of(chapter, width, CHOSEN[chapter])
-    expected = {"model": f"SeparableNet(width={recipe['width']})", "max_lr": recipe["lr"],
-                **{k: recipe[k] for k in ("anneal_epochs", "bn_momentum", "rotation", "translate", "dropout",
-                                          "batch_size")}}
+    stem, name, _ = REFERENCE[chapter]
     found = {}
-    for run in runs:
-        seed, record = run.get("seed"), run.get("recipe") or {}
-        if (seed in seeds and run["name"] == f"{name}-seed{seed}" and run.get("profile") == "full"
-                and run.get("precision") == "fp32" and run.get("device") == "cpu"
-                and len(run["epochs"]) == recipe["epochs"] and not record.get("weight_decay")
-                and all(record.get(k) == v for k, v in expected.items())):
+    for run in chapter_recipe_runs(chapter, width, runs):
+        if run["seed"] in seeds:
             where = f"outputs/sweeps/{run['sweep']}" if run.get("sweep") else f"outputs/{stem}"
-            found.setdefault(seed, {"seed": seed, "test_acc": [e["test_acc"] for e in run["epochs"]],
-                                    "seconds": sum(e["seconds"] for e in run["epochs"]),
-                                    "from": f"chapter {chapter}'s run {run['name']} ({where})"})
+            found.setdefault(run["seed"], {"seed": run["seed"], "test_acc": [e["test_acc"] for e in run["epochs"]],
+                                           "seconds": sum(e["seconds"] for e in run["epochs"]),
+                                           "from": f"chapter {chapter}'s run {run['name']} ({where})"})
     return found
 
 

@@ -279,7 +279,27 @@ def test_reference_runs_reads_trial_0_from_the_chapters_own_runs_only_when_they_
     assert found[2] == {"seed": 2, "test_acc": [99.02] * 15, "seconds": 900.0,
                         "from": "chapter 04's run ours-seed2 (outputs/sweeps/04-seeds)"}
     assert found[1]["from"] == "chapter 04's run ours-seed1 (outputs/04_augmentation)"
-    assert st.reference_runs("06", 16, [1], runs=runs) == {}  # chapter 06's family has no such runs
+    assert st.reference_runs("06", 16, [1], runs=runs) == {}  # chapter 04's runs are not the frontier's family
+
+
+def frontier_record(seed: int, width: int = 16, **change) -> dict:
+    """A chapter-06 run of its capstone as the frontier's sweeps record it, trial 0's recipe at `width`."""
+    recipe = {"design": f"SeparableNet(width={width}, early=12)", "max_lr": 0.05, "anneal_epochs": 11,
+              "bn_momentum": 0.01, "optimizer": "SGD momentum 0.9 + OneCycleLR (chapter 04's)", "batch_size": 128,
+              "epochs": 15, "rotation": 7.0, "translate": 0.05}
+    return dict({"name": f"capstone-seed{seed}", "seed": seed, "profile": "full", "precision": "fp32", "device": "cpu",
+                 "epochs": [{"test_acc": 99.2, "seconds": 20.0}] * 15, "recipe": dict(recipe, **change.pop("recipe", {})),
+                 "sweep": f"06-frontier-{width}"}, **change)
+
+
+def test_reference_runs_reads_the_frontiers_family_from_the_sweep_of_its_width():
+    runs = [frontier_record(1), frontier_record(2, width=23), frontier_record(3, recipe={"bn_momentum": 0.1}),
+            frontier_record(4, epochs=[{"test_acc": 99.2, "seconds": 20.0}] * 30)]
+    found = st.reference_runs("06", 16, [1, 2, 3, 4], runs=runs)
+    assert sorted(found) == [1]  # 2: another width; 3: another momentum; 4: 30 epochs
+    assert found[1]["from"] == "chapter 06's run capstone-seed1 (outputs/sweeps/06-frontier-16)"
+    assert sorted(st.reference_runs("06", 23, [1, 2], runs=runs)) == [2]
+    assert st.recorded("06", st.recipe_of("06", 16, st.CHOSEN["06"])).items() <= frontier_record(1)["recipe"].items()
 
 
 def test_the_test_step_trains_the_chosen_trial_and_only_the_seeds_of_trial_0_the_chapter_lacks(monkeypatch, tmp_path):
@@ -316,6 +336,18 @@ def test_trial_0_on_the_test_set_trains_what_chapter_04_trains_its_recipe_of_our
                            anneal_epochs=2, bn_momentum=0.01, rotation=7.0, translate=0.05, progress=False)
     assert run["test_acc"] == [e["test_acc"] for e in chapter]
     assert reference_record(1)["recipe"]["max_lr"] == st.CHOSEN["04"]["lr"]  # the fabricated record is trial 0's
+
+
+def test_trial_0_of_the_frontiers_family_trains_what_chapter_06_trains_its_capstone():
+    # Why `--test` may read the frontier's trial 0 from chapter 06's sweeps: the same history (2 epochs here).
+    from mnistkit import ch06
+    from mnistkit.data import load_mnist
+
+    data = load_mnist().subset(0.02, 0.05, seed=0)
+    run = st.test_run("06", 16, st.CHOSEN["06"], 1, data=data, epochs=2, anneal_epochs=2)
+    _, chapter = ch06.capstone(data, seed=1, width=16, epochs=2, batch_size=128, momentum=0.9, max_lr=0.05,
+                               anneal_epochs=2, bn_momentum=0.01, rotation=7.0, translate=0.05, progress=False)
+    assert run["test_acc"] == [e["test_acc"] for e in chapter]
 
 
 def test_the_readme_states_each_study_from_its_journal_confirm_and_test_records(tmp_path):
