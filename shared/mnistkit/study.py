@@ -420,7 +420,7 @@ def saved(chapter: str, width: int | None = None, seed: int = 1, root: Path | No
         return json.loads(path.read_text()) if path.exists() else None
 
     return {"chapter": chapter, "study": study, "confirm": record("confirm"), "test": record("test"),
-            "epochs": recipe_of(chapter, width, CHOSEN[chapter])["epochs"], "root": root}
+            "epochs": recipe_of(chapter, width, CHOSEN[chapter])["epochs"], "root": root, "width": width}
 
 
 def results_markdown(found: dict | None, *, target: float, last: int) -> str:
@@ -429,18 +429,18 @@ def results_markdown(found: dict | None, *, target: float, last: int) -> str:
     if found is None:
         return "_No study of this chapter is saved: `python -m mnistkit.search <chapter> --trials 24 --workers 2`._"
     study = found["study"]
+    command = f"python -m mnistkit.study {found['chapter']}" + (f" --width {found['width']}" if found.get("width") else "")
     parts = [compute_text(study, found["epochs"]), trials_table(study, found["epochs"], last)]
     carried = carried_text(study, found["chapter"], root=found.get("root"))
     if carried:
         parts.append(carried)
     if found["confirm"] is None:
-        parts.append(f"_The best trials have not been confirmed on more seeds yet: `python -m mnistkit.study "
-                     f"{found['chapter']} --confirm 3 --seeds 2 3 --workers 2`._")
+        parts.append(f"_The best trials have not been confirmed on more seeds yet: `{command} --confirm 3 --seeds 2 3 "
+                     f"--workers 2`._")
     else:
         parts += [f"**Confirmed on more seeds** ({found['confirm']['rule']}):", confirm_table(found["confirm"])]
     if found["test"] is None:
-        parts.append(f"_The confirmed trial has not met the test set yet: `python -m mnistkit.study {found['chapter']} "
-                     f"--test 1 2 3 4 5 --workers 2`._")
+        parts.append(f"_The confirmed trial has not met the test set yet: `{command} --test 1 2 3 4 5 --workers 2`._")
     else:
         parts.append(test_text(found["test"], target, last))
     return "\n\n".join(parts)

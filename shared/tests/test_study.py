@@ -199,6 +199,11 @@ def test_saved_reads_a_study_from_its_journal_and_results_markdown_says_what_has
             {"trial": 0, "origin": "the chapter's chosen recipe", "values": {"1": 99.3, "2": 99.2}, "mean": 99.25}]}))
     text = st.results_markdown(st.saved("04", root=tmp_path), target=99.4, last=2)
     assert "**Confirmed on more seeds** (the highest mean):" in text and "| **0 (chosen)** |" in text
+    assert "`python -m mnistkit.study 04 --test 1 2 3 4 5 --workers 2`" in text
+    frontier = st.open_study("06-width16-seed1", st.storage("06", "06-width16-seed1", root=tmp_path))
+    frontier.add_trial(fabricated_trial(99.1, [98.0, 99.1], seconds=60))
+    text = st.results_markdown(st.saved("06", width=16, root=tmp_path), target=99.4, last=2)
+    assert "`python -m mnistkit.study 06 --width 16 --confirm 3 --seeds 2 3 --workers 2`" in text  # its width named
 
 
 def test_trials_table_shows_finished_trials_and_names_the_unfinished_ones():
