@@ -318,8 +318,9 @@ def study_texts(root: Path) -> list[str]:
         if found is None:
             continue
         name = study.study_name(chapter, 1, width)
-        head = (f"**Chapter {chapter}'s Optuna study**" + (f" (the frontier's family at width {width})" if width else "")
-                + f" (`outputs/search/{chapter}/study-{name}.journal`, shown in chapter {chapter}): "
+        head = (f"**Chapter {chapter}'s Optuna study**" + " ("
+                + (f"the frontier's family at width {width}; " if width else "")
+                + f"`outputs/search/{chapter}/study-{name}.journal`, shown in chapter {chapter}): "
                 + study.compute_text(found["study"], found["epochs"]))
         confirmed = found["confirm"]
         if confirmed is None:
