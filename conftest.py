@@ -32,7 +32,8 @@ def pytest_configure(config):
     if not workers:
         return
     threads = str(max(1, (os.cpu_count() or 1) // workers))
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    # A chapter's independent runs (mnistkit.parallel) split no further than its worker's threads, as in a lane.
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MNIST_COURSE_WORKERS"):
         os.environ.setdefault(name, threads)
     if "torch" in sys.modules:  # it read the variable when it was imported
         sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))

@@ -31,6 +31,7 @@ class Setup:
     test_fraction: float
     out: Path  # outputs/<chapter>/ (quick profile: build/quick/<chapter>/)
     recipe: dict = field(default_factory=dict)  # the chapter's own hyperparameters, checked by name (RANGES)
+    workers: int = 1  # processes training the chapter's independent runs side by side (`mnistkit.parallel.Ahead`)
 
     def record(self) -> dict:
         """The fields every run record carries: what a rerun needs to reproduce it."""
@@ -40,12 +41,13 @@ class Setup:
 
 def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precision: str = "fp32",
           epochs: int | None = None, max_epochs: int = 200, data_fraction: float = 1.0,
-          test_fraction: float = 1.0, own: dict | None = None, **recipe) -> Setup:
+          test_fraction: float = 1.0, own: dict | None = None, workers: int | None = None, **recipe) -> Setup:
     """Check a chapter's common parameters and return them as a `Setup` (see the module docstring).
 
     `recipe`: the chapter's hyperparameters by name (lr=lr, batch_size=batch_size, ...), each checked against the
     one table of ranges (`mnistkit.params.RANGES`); `own`: those only this chapter has, which it checks itself.
-    Both come back in `setup.recipe`, in that order.
+    Both come back in `setup.recipe`, in that order. `workers` (chapters whose runs are independent): the processes
+    that train them side by side, at least 1; on a GPU (CUDA or MPS) the runs take turns on it, so 1.
     """
     check_choice("profile", profile, list(PROFILES))
     checked = {name: check_parameter(name, value) for name, value in recipe.items()}
@@ -54,19 +56,25 @@ def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precis
         check_int("epochs", epochs, low=1, high=max_epochs)
     check_float("data_fraction", data_fraction, low=0, high=1, low_open=True)
     check_float("test_fraction", test_fraction, low=0, high=1, low_open=True)
+    if workers is not None:
+        check_int("workers", workers, low=1)
     device = pick_device(device)
     precision = resolve_precision(precision, device)
+    workers = (workers or 1) if device.type == "cpu" else 1
     capped = apply_profile(profile, epochs=epochs or 0, data_fraction=data_fraction, test_fraction=test_fraction)
     setup = Setup(chapter, profile, seed, device, precision, capped["epochs"] if epochs else None,
                   capped["data_fraction"], capped["test_fraction"], chapter_dir(chapter, profile),
-                  {**checked, **(own or {})})
+                  {**checked, **(own or {})}, workers)
     trained = f"{plural(setup.epochs, 'epoch')} on {setup.data_fraction:.0%} of the training images, " if epochs else ""
     print(f"profile {profile}: {trained}seed {seed}, device {device} "
           f"({precision}, {plural(torch.get_num_threads(), 'thread')}), outputs in {shown(setup.out)}/")
+    if workers > 1:
+        print(f"independent runs {workers} at a time: this notebook and {plural(workers - 1, 'worker process')}, "
+              f"one thread each (workers = {workers})")
     if profile == "full":
         from .course import machine
 
-        expected = expected_time(chapter, torch.get_num_threads(), cpu=machine()["cpu"])
+        expected = expected_time(chapter, torch.get_num_threads(), cpu=machine()["cpu"], workers=workers)
     else:
         expected = ""
     if expected:
@@ -74,11 +82,13 @@ def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precis
     return setup
 
 
-def expected_time(chapter: str, threads: int, record: Path | None = None, cpu: str | None = None) -> str:
+def expected_time(chapter: str, threads: int, record: Path | None = None, cpu: str | None = None,
+                  workers: int = 1) -> str:
     """How long Run All of `chapter` took in the course's last recorded full run (`outputs/course_run.json`), and
     that time scaled to `threads` (more threads than the run had are assumed to help in proportion, which is at
     best an upper bound on the gain), so nobody starts a long chapter unawares; "" when no run is recorded. `cpu`:
-    this machine's CPU; another model than the record's is said, since per core they can differ severalfold."""
+    this machine's CPU; another model than the record's is said, since per core they can differ severalfold.
+    `workers`: independent runs trained side by side, one thread each, count as that many threads."""
     import json
 
     from .paths import PREVIOUS_RECORD, outputs_root
@@ -99,10 +109,13 @@ def expected_time(chapter: str, threads: int, record: Path | None = None, cpu: s
     where = f"{machine.get('cpu', 'a')} CPU, {plural(machine.get('cores', 0), 'core')}" if machine else "its machine"
     text = (f"expected time: Run All took {minutes:.0f} min in the course's last full run ({where}, "
             f"{plural(ran_with, 'thread')}, {course.get('jobs', 1)} chapters at a time)")
-    if threads != ran_with:
-        scaled = minutes * ran_with / max(threads, 1)
-        text += (f"; with {plural(threads, 'thread')} on such a machine, about {scaled:.0f} min "
-                 + ("at best (threads rarely help in proportion)" if threads > ran_with else "or more"))
+    cores = max(threads, workers)
+    if cores != ran_with:
+        scaled = minutes * ran_with / max(cores, 1)
+        how = (f"{workers} runs side by side" if workers > 1 else plural(threads, "thread"))
+        text += (f"; with {how} on such a machine, about {scaled:.0f} min "
+                 + ("at best (not every run can share the work, and threads rarely help in proportion)"
+                    if cores > ran_with else "or more"))
     if cpu and machine.get("cpu") and cpu != machine["cpu"]:
         text += f"; this machine's CPU is another ({cpu}): its time per core can differ severalfold"
     return text

@@ -10,10 +10,10 @@ torch thread each), `workers` at a time, and returns the results in the order of
 one thread each, the histories are the ones the calls give one after the other in one process with one thread (a
 test checks it); with more threads a sum runs in another order and the last digits differ, as anywhere in the course.
 
-`Ahead` is the chapters' form: the notebook keeps training its lesson model where the student sees it, while
-`workers - 1` processes take the chapter's other runs in order; when the chapter reaches a run, it collects it from
-its worker, or trains it in the notebook if no worker has started it yet. So a 2-core laptop runs two at a time,
-and the cells still read in the chapter's order.
+`Ahead` is the chapters' form: the notebook trains the chapter's first runs where the student sees them, while
+`workers - 1` processes take its runs from the last one backwards; when the chapter reaches a run, it collects it
+from its worker, or trains it in the notebook if no worker has started it yet. So a 2-core laptop runs two at a
+time, and the cells still read in the chapter's order.
 
 `workers`: the number of processes; None reads $MNIST_COURSE_WORKERS, else the machine's cores. `make course`
 already runs two chapters side by side, one core each, and sets it to 1 there: a lane does not split again.
@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from typing import Any, Callable
 
 WORKERS_ENV = "MNIST_COURSE_WORKERS"
@@ -65,44 +66,90 @@ def side_by_side(fn: Callable, calls: list[dict], workers: int | None = None) ->
 
 
 class Ahead:
-    """The runs `calls` (name -> keyword arguments of `fn`) started in `workers - 1` worker processes, in order,
-    while this process trains what it trains (its lesson model); `result(name)` gives a run's result: from its
-    worker when one has started it (waiting for it to end), else trained here, now, with this process's progress.
+    """The runs `calls` (name -> keyword arguments of `fn`, in the chapter's order) shared between this process and
+    `workers - 1` worker processes; `result(name)` gives a run's result: from its worker when one has started it
+    (waiting for it to end), else trained here, now, with this process's progress.
+
+    The chapter collects its runs in order, from the first; the workers take them from the last, one at a time, each
+    when it is free. So this process trains the first runs where the student sees them, the workers the last ones,
+    and the two meet in the middle: at most one run's wait, and never a worker holding runs it has not started.
 
     While workers run, this process trains with one thread, as they do, so every run has the history it has one
-    after the other with one thread (`make course`'s lanes); `close()` (or the end of a `with` block) gives the
-    threads back. One worker (or no call): nothing starts; every `result` trains here, one after the other."""
+    after the other with one thread (`make course`'s lanes). When the last run is collected (or at `close()`, or
+    the end of a `with` block) the workers end and this process has its threads back. One worker (or no call):
+    nothing starts; every `result` trains here, one after the other, with this process's threads."""
 
     def __init__(self, fn: Callable, calls: dict[str, dict], workers: int | None = None):
         workers = default_workers() if workers is None else workers
         if not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers={workers!r} is not allowed: expected a whole number, at least 1")
-        self.fn, self.calls, self.futures, self.where = fn, dict(calls), {}, {}
-        self.pool, self.threads = None, None
+        self.fn, self.calls, self.where = fn, dict(calls), {}
+        self.pending = list(self.calls)  # not started yet, in the chapter's order: this process takes from the front
+        self.futures: dict[str, Future] = {}  # started by a worker, not collected yet
+        self.lock = threading.Lock()
+        self.pool, self.threads, self.feeders = None, None, []
         if workers > 1 and self.calls:
             import torch
 
             self.threads = torch.get_num_threads()
             torch.set_num_threads(1)
-            context = multiprocessing.get_context("spawn")
-            self.pool = ProcessPoolExecutor(max_workers=min(workers - 1, len(self.calls)), mp_context=context)
-            self.futures = {name: self.pool.submit(_one, fn, call) for name, call in self.calls.items()}
+            context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch threads or kernels
+            count = min(workers - 1, len(self.calls))
+            self.pool = ProcessPoolExecutor(max_workers=count, mp_context=context)
+            self.feeders = [threading.Thread(target=self._feed, daemon=True) for _ in range(count)]
+            for feeder in self.feeders:
+                feeder.start()
+
+    def _feed(self) -> None:
+        """One worker's loop: take the last run nobody has started, wait for it to end, again."""
+        while True:
+            with self.lock:
+                if not self.pending or self.pool is None:
+                    return
+                name = self.pending.pop()
+                try:
+                    future = self.pool.submit(_one, self.fn, self.calls[name])
+                except Exception as error:  # a broken pool: the run fails where the chapter collects it
+                    future = Future()
+                    future.set_exception(error)
+                self.futures[name] = future
+            wait([future])
 
     def result(self, name: str) -> Any:
         if name not in self.calls:
             raise KeyError(f"run {name!r} was not started ahead: expected one of {sorted(self.calls)}")
-        future = self.futures.pop(name, None)
-        if future is not None and not future.cancel():  # a worker has it (or had it): wait for its result
+        with self.lock:
+            future = self.futures.pop(name, None)
+            if name in self.pending:
+                self.pending.remove(name)
+        if future is not None:  # a worker has it (or had it): wait for its result
             self.where[name] = "a worker process"
-            return future.result()
+            try:
+                return future.result()
+            finally:
+                self._close_when_done()
         self.where[name] = "this notebook"
-        return self.fn(**self.calls[name])
+        try:
+            return self.fn(**self.calls[name])
+        finally:
+            self._close_when_done()
+
+    def _close_when_done(self) -> None:
+        with self.lock:
+            done = not self.pending and not self.futures
+        if done:
+            self.close()
 
     def close(self) -> None:
-        """Stop the workers (runs nobody collected are cancelled) and give this process its threads back."""
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+        """Stop the workers (runs nobody collected are dropped: a running one is waited for) and give this process
+        its threads back."""
+        with self.lock:
+            self.pending.clear()
+            pool, self.pool = self.pool, None
+        if pool is not None:
+            for feeder in self.feeders:
+                feeder.join()
+            pool.shutdown(wait=True, cancel_futures=True)
         if self.threads is not None:
             import torch
 

@@ -183,3 +183,26 @@ def test_ours_analysis_names_the_validation_choice():
             "separable36-strided-ours": {"mean_val": 99.26, "params": 7356}}
     text = ch05.ours_analysis([], FOUR_OF_FIVE, rows)
     assert "not on the test set" in text and "Higher on validation: separable36-strided-ours" in text
+
+
+def test_runs_side_by_side_have_the_histories_of_one_after_the_other_in_the_quick_profile():
+    """The chapter's `Ahead` over `ch05.run` (workers 2) against the same runs one after the other, one thread."""
+    from mnistkit.chapter import start
+    from mnistkit.data import load_mnist
+    from mnistkit.parallel import Ahead
+
+    setup = start("05_strided_convs", profile="quick", seed=1, device="cpu", workers=2)
+    data = load_mnist().subset(setup.data_fraction / 5, setup.test_fraction / 4, seed=1)  # 1% and 5%: seconds
+    calls = {name: dict(name=name, data=data, setup=setup, seed=1, epochs=1) for name in ("model1", "ours", "final")}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = {name: ch05.run(**call) for name, call in calls.items()}
+    finally:
+        torch.set_num_threads(threads)
+    ahead = Ahead(ch05.run, calls, workers=setup.workers)
+    together = {name: ahead.result(name) for name in calls}
+    assert "a worker process" in ahead.where.values() and "this notebook" in ahead.where.values()
+    def no_seconds(run):
+        return [{k: v for k, v in e.items() if k != "seconds"} for e in run["epochs"]]
+    assert {n: no_seconds(r) for n, r in together.items()} == {n: no_seconds(r) for n, r in alone.items()}

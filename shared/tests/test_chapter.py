@@ -158,6 +158,26 @@ def test_the_expected_time_comes_from_the_last_recorded_course_run(tmp_path):
     assert expected_time("05_strided_convs", 1, record, cpu="Other CPU").endswith(
         "; this machine's CPU is another (Other CPU): its time per core can differ severalfold")
     assert expected_time("05_strided_convs", 1, tmp_path / "missing.json") == ""
+    # Two runs side by side, one thread each, count as two threads, said as runs.
+    assert "with 2 runs side by side on such a machine, about 26 min at best" in expected_time(
+        "05_strided_convs", 1, record, workers=2)
+
+
+def test_workers_are_checked_and_a_gpu_trains_the_runs_one_at_a_time(monkeypatch, capsys):
+    import pytest
+
+    from mnistkit import chapter
+    from mnistkit.params import ParameterError
+
+    setup = chapter.start("05_strided_convs", profile="quick", seed=1, device="cpu", workers=2)
+    assert setup.workers == 2
+    assert "independent runs 2 at a time: this notebook and 1 worker process, one thread each" in capsys.readouterr().out
+    assert chapter.start("05_strided_convs", profile="quick", seed=1, device="cpu").workers == 1
+    with pytest.raises(ParameterError, match="workers"):
+        chapter.start("05_strided_convs", profile="quick", seed=1, device="cpu", workers=0)
+    monkeypatch.setattr(chapter, "pick_device", lambda name: torch.device("cuda"))
+    monkeypatch.setattr(chapter, "resolve_precision", lambda precision, device: "fp32")
+    assert chapter.start("05_strided_convs", profile="quick", seed=1, device="cuda", workers=2).workers == 1
 
 
 def test_during_a_course_run_the_expected_time_comes_from_the_finished_run_before_it(tmp_path):

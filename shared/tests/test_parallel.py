@@ -57,6 +57,20 @@ def test_ahead_gives_each_run_the_history_of_one_after_the_other_wherever_it_tra
     assert set(ahead.where.values()) <= {"a worker process", "this notebook"} and "a worker process" in ahead.where.values()
 
 
+def test_ahead_trains_the_first_runs_here_and_the_worker_takes_them_from_the_last():
+    from mnistkit.parallel import Ahead
+
+    data = toy_data(n=256)
+    calls = {name: dict(data=data, seed=seed, epochs=1, batch_size=32, dropout=0.1, log=False)
+             for seed, name in enumerate(["first", "second", "third", "last"], start=1)}
+    threads = torch.get_num_threads()
+    ahead = Ahead(ch01.skeleton, calls, workers=2)
+    got = {name: ahead.result(name) for name in calls}  # the chapter's order, as its cells collect them
+    assert ahead.where["first"] == "this notebook" and ahead.where["last"] == "a worker process"
+    assert ahead.pool is None and torch.get_num_threads() == threads  # the last run collected: workers gone
+    assert all(history for _, history in got.values())
+
+
 def test_ahead_with_one_worker_trains_everything_here_and_refuses_unknown_runs():
     from mnistkit.parallel import Ahead
 
