@@ -230,21 +230,42 @@ def initial_positions(config: dict, seed: int) -> torch.Tensor:
 
 class Investigation:
     """The chapter's runs of one seed, by configuration: each trained by `train_patch_attention` with the chapter's
-    budget, recorded as `<name>-seed<k>` and saved to `metrics.json` at once."""
+    budget, recorded as `<name>-seed<k>` and saved to `metrics.json` at once.
 
-    def __init__(self, data, setup, *, epochs: int, batch_size: int):
+    `plan` (`chapter_runs`): the runs the chapter's cells will ask for, in their order. With `setup.workers` over 1
+    they are shared with worker processes (`mnistkit.parallel.Ahead`: this notebook trains from the first, the
+    workers from the last), and `train` collects each from wherever it trained; a run not in the plan, or asked for
+    with other options than planned, trains here."""
+
+    def __init__(self, data, setup, *, epochs: int, batch_size: int, plan: dict[str, tuple[dict, dict]] | None = None):
         self.data, self.setup, self.epochs, self.batch_size = data, setup, epochs, batch_size
         self.records, self.models, self.embeddings = {}, {}, {}  # by configuration; embeddings: (before, after)
+        self.ahead = None
+        if plan and setup.workers > 1:
+            from .parallel import Ahead
+
+            self.ahead = Ahead(train_patch_attention, {name: self.call(config, **options)
+                                                       for name, (config, options) in plan.items()}, setup.workers)
+
+    def call(self, config: dict, *, lr: float = 0.01, optimizer: str = "sgd", epochs: int | None = None,
+             batch_size: int | None = None, lr_drop_after: int | None = None) -> dict:
+        """The keyword arguments of `train_patch_attention` for one run of this seed and budget."""
+        return dict(data=self.data, config=config, seed=self.setup.seed, lr=lr, optimizer=optimizer,
+                    epochs=epochs or self.epochs, batch_size=batch_size or self.batch_size, lr_drop_after=lr_drop_after,
+                    precision=self.setup.precision)
 
     def train(self, name: str, config: dict, *, lr: float = 0.01, optimizer: str = "sgd", also: tuple = (),
               epochs: int | None = None, batch_size: int | None = None, lr_drop_after: int | None = None,
               headline: bool = False) -> list[dict]:
         """Train one configuration; record it under `name` (and under the names in `also`: the same run)."""
-        epochs, batch_size, seed = epochs or self.epochs, batch_size or self.batch_size, self.setup.seed
+        call = self.call(config, lr=lr, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                         lr_drop_after=lr_drop_after)
+        epochs, batch_size, seed = call["epochs"], call["batch_size"], self.setup.seed
         print(f"--- {name}-seed{seed}: {config}, {optimizer} lr {lr}, batch {batch_size}, {epochs} epochs ---")
-        model, history = train_patch_attention(self.data, config, seed=seed, lr=lr, optimizer=optimizer, epochs=epochs,
-                                               batch_size=batch_size, lr_drop_after=lr_drop_after,
-                                               precision=self.setup.precision)
+        planned = self.ahead is not None and _same_call(self.ahead.calls.get(name), call)
+        model, history = self.ahead.result(name) if planned else train_patch_attention(**call)
+        if planned:
+            print(f"trained in {self.ahead.where[name]}")
         recipe = dict(config, lr=lr, optimizer=optimizer, batch_size=batch_size, epochs=epochs,
                       lr_drop_after=lr_drop_after)
         params = sum(p.numel() for p in model.parameters())
@@ -266,8 +287,38 @@ class Investigation:
     def ablations(self, ablations: dict[str, Ablation], fixed_lr: float) -> None:
         """Train each ablation of `FIXES` or `PRIORITY3`: plain SGD at 0.01, or AdamW at `fixed_lr`."""
         for name, change in ablations.items():
-            self.train(name, change.config, lr=0.01 if change.optimizer == "sgd" else fixed_lr,
-                       optimizer=change.optimizer, **change.train_options(self.epochs))
+            self.train(name, change.config, **ablation_options(change, fixed_lr, self.epochs))
+
+
+def _same_call(planned: dict | None, call: dict) -> bool:
+    """The same run: the same data object and the same other arguments."""
+    return planned is not None and planned["data"] is call["data"] and \
+        {k: v for k, v in planned.items() if k != "data"} == {k: v for k, v in call.items() if k != "data"}
+
+
+def ablation_options(change: Ablation, fixed_lr: float, epochs: int) -> dict:
+    """`Investigation.train`'s options for one ablation: plain SGD at 0.01, or AdamW at `fixed_lr`."""
+    return dict(lr=0.01 if change.optimizer == "sgd" else fixed_lr, optimizer=change.optimizer,
+                **change.train_options(epochs))
+
+
+def fixed_config(d_model: int, ff_dim: int, blocks: int) -> dict:
+    """All the fixes in a network of `blocks` blocks of `d_model`."""
+    return dict(FIXED_SHAPE, d_model=d_model, ff_dim=ff_dim, blocks=blocks)
+
+
+def chapter_runs(lr_sweep: list[float], fixed_lr: float, *, d_model: int, ff_dim: int, blocks: int,
+                 epochs: int) -> dict[str, tuple[dict, dict]]:
+    """Every run the chapter's cells train, in their order: name -> (configuration, options of
+    `Investigation.train`), for `Investigation`'s plan. lr-0.01 is capacity's run (experiment 2), not run again."""
+    runs = {"baseline": (BASE, {}), "capacity": (LARGE, {})}
+    runs.update({f"lr-{rate:g}": (LARGE, {"lr": rate}) for rate in lr_sweep if f"lr-{rate:g}" != "lr-0.01"})
+    runs.update({f"pe-{kind}": (dict(LARGE, positional=kind), {}) for kind in ["large", "sinusoidal", "zero", "xavier"]})
+    for ablations in (FIXES, PRIORITY3):
+        runs.update({name: (change.config, ablation_options(change, fixed_lr, epochs))
+                     for name, change in ablations.items()})
+    runs["fixed"] = (fixed_config(d_model, ff_dim, blocks), dict(lr=fixed_lr, optimizer="adamw"))
+    return runs
 
 
 def lr_sweep(lab: Investigation, rates: list[float], config: dict = LARGE) -> list[str]:
@@ -280,8 +331,7 @@ def lr_sweep(lab: Investigation, rates: list[float], config: dict = LARGE) -> li
 
 def fixed_model(lab: Investigation, *, lr: float, d_model: int, ff_dim: int, blocks: int) -> nn.Module:
     """All the fixes in a network of the write-up's size: AdamW + one-cycle at `lr`, `blocks` blocks of `d_model`."""
-    lab.train("fixed", dict(FIXED_SHAPE, d_model=d_model, ff_dim=ff_dim, blocks=blocks), lr=lr, optimizer="adamw",
-              headline=True)
+    lab.train("fixed", fixed_config(d_model, ff_dim, blocks), lr=lr, optimizer="adamw", headline=True)
     return lab.models["fixed"]
 
 

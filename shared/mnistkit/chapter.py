@@ -36,7 +36,7 @@ class Setup:
     def record(self) -> dict:
         """The fields every run record carries: what a rerun needs to reproduce it."""
         return {"seed": self.seed, "profile": self.profile, "device": str(self.device), "precision": self.precision,
-                "threads": torch.get_num_threads()}
+                "threads": torch.get_num_threads(), **({"workers": self.workers} if self.workers > 1 else {})}
 
 
 def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precision: str = "fp32",

@@ -248,7 +248,7 @@ def chapter_summary(root: Path) -> str:
     if not rows:
         return "_No full run recorded yet: run `make course`._"
     text = markdown_table(header, rows)
-    for sentence in (frontier_text(root), speedrun_text(root), *study_texts(root)):
+    for sentence in (side_by_side_text(root), frontier_text(root), speedrun_text(root), *study_texts(root)):
         if sentence:
             text += f"\n\n{sentence}"
     if parity:
@@ -272,6 +272,50 @@ def run_all_minutes(root: Path) -> dict[str, str]:
 
     return {n["stem"]: f"{shown(n['seconds'] / 60)} ({n.get('threads', '?')})" for n in run.get("notebooks", [])
             if n.get("status") == "ok" and n.get("seconds") is not None}
+
+
+def side_by_side_text(root: Path) -> str:
+    """The chapters whose last full run trained their independent runs side by side (run records with `workers`
+    over 1; `mnistkit.parallel.Ahead`): that run's Run All (the executed notebook's papermill duration) beside the
+    training time of its runs added up (each run's seconds per epoch, one thread: one after the other on one thread
+    they would take at least that), and the Run All of the last course run, which trained them one after the other.
+    "" when no chapter did."""
+    import nbformat
+
+    course = {n["stem"]: n for n in _course_notebooks(root)}
+    parts = []
+    for stem in HEADLINES:
+        path = root / stem / "metrics.json"
+        runs = load_metrics(path)["runs"] if path.exists() else []
+        workers = max((run.get("workers", 1) for run in runs), default=1)
+        if workers < 2:
+            continue
+        try:
+            duration = float(nbformat.read(root / stem / f"{stem}.ipynb", as_version=4).metadata["papermill"]["duration"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        trained = [run for run in runs if "same_run_as" not in run]  # a record that names another run is not a run
+        training = sum(e.get("seconds", 0) for run in trained for e in run["epochs"])
+        text = (f"{stem} with `workers = {workers}`: Run All took {duration / 60:.0f} min; its {len(trained)} runs "
+                f"trained {training / 60:.0f} min added up (one thread each), the least they take one after the other "
+                f"on one thread")
+        before = course.get(stem)
+        if before and before.get("status") == "ok" and before.get("seconds"):
+            text += (f"; the last course run's Run All, one after the other with "
+                     f"{before.get('threads', '?')} thread(s), took {before['seconds'] / 60:.0f} min")
+        parts.append(text)
+    if not parts:
+        return ""
+    return ("**Independent runs side by side** (`mnistkit.parallel.Ahead`: the notebook trains a chapter's runs from "
+            "the first, `workers - 1` worker processes from the last; the minutes are each chapter's last full run): "
+            + "; ".join(parts) + ".")
+
+
+def _course_notebooks(root: Path) -> list[dict]:
+    try:
+        return json.loads((root / "course_run.json").read_text()).get("notebooks", [])
+    except (OSError, ValueError):
+        return []
 
 
 def frontier_points(root: Path) -> dict | None:

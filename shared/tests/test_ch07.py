@@ -261,3 +261,35 @@ def test_the_writeup_first_epochs_stand_beside_ours_and_say_what_the_plateau_is_
     assert "difference between" not in low
     assert ch07.writeup_first_epoch_text([], {"a": {"acc": 19.83, "loss": 2.283}}) == ""
     assert "19.83–30.18%" in ch07.writeup_first_epoch_text([at_chance])  # the write-up's own log, from 002.json
+
+
+def test_the_plan_trained_side_by_side_gives_the_histories_of_one_after_the_other(tmp_path):
+    """`Investigation` with a plan and two workers (the chapter's form) against the same runs one after the other
+    with one thread, in the quick profile, on a sliver of the images; a run asked for off the plan trains here."""
+    from dataclasses import replace
+
+    from mnistkit.chapter import start
+    from mnistkit.data import load_mnist
+
+    setup = replace(start("07_positional_encoding", profile="quick", seed=1, device="cpu", workers=2), out=tmp_path)
+    data = replace(load_mnist().subset(0.01, 0.05, seed=1), mean=0.0, std=1.0)
+    plan = dict(list(ch07.chapter_runs([0.003], 0.003, d_model=8, ff_dim=16, blocks=1, epochs=1).items())[:3])
+    assert list(plan) == ["baseline", "capacity", "lr-0.003"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = ch07.Investigation(data, replace(setup, workers=1), epochs=1, batch_size=32, plan=plan)
+        for name, (config, options) in plan.items():
+            alone.train(name, config, **options)
+    finally:
+        torch.set_num_threads(threads)
+    lab = ch07.Investigation(data, setup, epochs=1, batch_size=32, plan=plan)
+    for name, (config, options) in plan.items():
+        lab.train(name, config, **options)
+    assert set(lab.ahead.where) == set(plan) and "a worker process" in lab.ahead.where.values()
+    lab.train("off-plan", ch07.BASE, lr=0.02)  # not planned: trained here
+    assert "off-plan" not in lab.ahead.where
+
+    def no_seconds(run):
+        return [{k: v for k, v in e.items() if k != "seconds"} for e in run["epochs"]]
+    assert {n: no_seconds(lab.records[n]) for n in plan} == {n: no_seconds(alone.records[n]) for n in plan}

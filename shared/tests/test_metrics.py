@@ -272,6 +272,28 @@ def test_the_chapter_table_shows_each_chapter_s_run_all_time_from_the_course_rec
     assert run_all_minutes(tmp_path / "nowhere") == {}
 
 
+def test_a_chapter_run_side_by_side_states_its_run_all_beside_its_runs_added_up(tmp_path):
+    import nbformat
+
+    from mnistkit.report import chapter_summary, side_by_side_text
+
+    epoch = dict(HISTORY[0], seconds=60.0)
+    runs = [run_record(name, 7849, [epoch] * 10, seed=1, workers=2) for name in ("model1", "model2", "ours-seed1")]
+    save_metrics(tmp_path / "05_strided_convs", "05_strided_convs", runs)
+    assert side_by_side_text(tmp_path) == ""  # no executed notebook: no Run All to state
+    book = nbformat.v4.new_notebook(metadata={"papermill": {"duration": 1260.0}})
+    nbformat.write(book, tmp_path / "05_strided_convs" / "05_strided_convs.ipynb")
+    text = side_by_side_text(tmp_path)
+    assert "05_strided_convs with `workers = 2`: Run All took 21 min; its 3 runs trained 30 min added up" in text
+    assert "course run" not in text  # no course record: nothing said of it
+    (tmp_path / "course_run.json").write_text(json.dumps({"notebooks": [
+        {"stem": "05_strided_convs", "seconds": 2850.0, "status": "ok", "threads": 1}]}))
+    assert "the last course run's Run All, one after the other with 1 thread(s), took 48 min." in side_by_side_text(tmp_path)
+    assert "**Independent runs side by side**" in chapter_summary(tmp_path)
+    save_metrics(tmp_path / "05_strided_convs", "05_strided_convs", [dict(r, workers=1) for r in runs])
+    assert side_by_side_text(tmp_path) == ""  # one after the other: nothing to say
+
+
 def test_the_readme_states_chapter_13s_speedrun_from_its_runs(tmp_path):
     from mnistkit import ch13
     from mnistkit.report import chapter_summary, speedrun_text
