@@ -63,8 +63,10 @@ def run_point(notebook: str, folder: str, parameters: dict, threads: int) -> dic
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     os.environ[OUTPUTS_ENV] = str(folder)  # the notebook's chapter_dir() now resolves inside this point's folder
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)  # the kernel inherits these: the jobs share the cores instead of fighting
+    # The kernel inherits these: the jobs share the cores instead of fighting, and a chapter that trains its runs
+    # side by side (mnistkit.parallel) splits no further than its job's threads.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MNIST_COURSE_WORKERS"):
+        os.environ[var] = str(threads)
     source = Path(notebook)
     try:
         seconds = run_notebook(source, folder / source.name, parameters)

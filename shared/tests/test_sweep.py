@@ -81,3 +81,18 @@ def test_a_list_valued_axis_is_drawn(tmp_path):
             {"separable_widths": [12], "seed": 1, "final_test_acc": 99.0}]
     fig = sweep_figure(rows, ["separable_widths", "seed"], "06-frontier")
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["[12]", "[8]"]
+
+
+def test_a_sweep_point_gives_its_chapter_its_threads_as_workers(monkeypatch, tmp_path):
+    """A point's kernel inherits the job's threads, and a chapter's side-by-side runs split no further."""
+    import os
+
+    from mnistkit import course, sweep
+
+    seen = {}
+    monkeypatch.setattr(course, "run_notebook", lambda source, out, parameters: seen.update(
+        {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "MNIST_COURSE_WORKERS")}) or 1.0)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MNIST_COURSE_WORKERS", "MNIST_COURSE_OUTPUTS"):
+        monkeypatch.setenv(var, os.environ.get(var, "2"))  # restored after the test
+    sweep.run_point(str(tmp_path / "05_strided_convs.ipynb"), str(tmp_path / "point"), {"seed": 2}, threads=1)
+    assert seen == {"OMP_NUM_THREADS": "1", "MNIST_COURSE_WORKERS": "1"}
