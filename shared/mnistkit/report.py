@@ -277,12 +277,12 @@ def run_all_minutes(root: Path) -> dict[str, str]:
 def side_by_side_text(root: Path) -> str:
     """The chapters whose last full run trained their independent runs side by side (run records with `workers`
     over 1; `mnistkit.parallel.Ahead`): that run's Run All (the executed notebook's papermill duration) beside the
-    training time of its runs added up (each run's seconds per epoch, one thread: one after the other on one thread
-    they would take at least that), and the Run All of the last course run, which trained them one after the other.
-    "" when no chapter did."""
+    training time of its runs added up (each run's seconds per epoch, one thread each), and the Run All of the last
+    course run, which trained them one after the other (on its machine, named). "" when no chapter did."""
     import nbformat
 
     course = {n["stem"]: n for n in _course_notebooks(root)}
+    cpu = _course_machine(root).get("cpu", "its machine")
     parts = []
     for stem in HEADLINES:
         path = root / stem / "metrics.json"
@@ -296,13 +296,13 @@ def side_by_side_text(root: Path) -> str:
             continue
         trained = [run for run in runs if "same_run_as" not in run]  # a record that names another run is not a run
         training = sum(e.get("seconds", 0) for run in trained for e in run["epochs"])
-        text = (f"{stem} with `workers = {workers}`: Run All took {duration / 60:.0f} min; its {len(trained)} runs "
-                f"trained {training / 60:.0f} min added up (one thread each), the least they take one after the other "
-                f"on one thread")
+        text = (f"{stem} with `workers = {workers}`: Run All took {duration / 60:.0f} min, while its {len(trained)} runs' "
+                f"training adds up to {training / 60:.0f} min (one thread each)")
         before = course.get(stem)
         if before and before.get("status") == "ok" and before.get("seconds"):
-            text += (f"; the last course run's Run All, one after the other with "
-                     f"{before.get('threads', '?')} thread(s), took {before['seconds'] / 60:.0f} min")
+            threads = before.get("threads", 1)
+            text += (f"; in the last course run (`course_run.json`: {cpu}) its Run All, one run after the other with "
+                     f"{threads} thread{'s' * (threads != 1)}, took {before['seconds'] / 60:.0f} min")
         parts.append(text)
     if not parts:
         return ""
@@ -311,11 +311,19 @@ def side_by_side_text(root: Path) -> str:
             + "; ".join(parts) + ".")
 
 
-def _course_notebooks(root: Path) -> list[dict]:
+def _course_record(root: Path) -> dict:
     try:
-        return json.loads((root / "course_run.json").read_text()).get("notebooks", [])
+        return json.loads((root / "course_run.json").read_text())
     except (OSError, ValueError):
-        return []
+        return {}
+
+
+def _course_notebooks(root: Path) -> list[dict]:
+    return _course_record(root).get("notebooks", [])
+
+
+def _course_machine(root: Path) -> dict:
+    return _course_record(root).get("machine", {})
 
 
 def frontier_points(root: Path) -> dict | None:

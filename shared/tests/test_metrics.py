@@ -284,11 +284,13 @@ def test_a_chapter_run_side_by_side_states_its_run_all_beside_its_runs_added_up(
     book = nbformat.v4.new_notebook(metadata={"papermill": {"duration": 1260.0}})
     nbformat.write(book, tmp_path / "05_strided_convs" / "05_strided_convs.ipynb")
     text = side_by_side_text(tmp_path)
-    assert "05_strided_convs with `workers = 2`: Run All took 21 min; its 3 runs trained 30 min added up" in text
+    assert ("05_strided_convs with `workers = 2`: Run All took 21 min, while its 3 runs' training adds up to 30 min "
+            "(one thread each)") in text
     assert "course run" not in text  # no course record: nothing said of it
-    (tmp_path / "course_run.json").write_text(json.dumps({"notebooks": [
+    (tmp_path / "course_run.json").write_text(json.dumps({"machine": {"cpu": "AMD EPYC"}, "notebooks": [
         {"stem": "05_strided_convs", "seconds": 2850.0, "status": "ok", "threads": 1}]}))
-    assert "the last course run's Run All, one after the other with 1 thread(s), took 48 min." in side_by_side_text(tmp_path)
+    assert ("in the last course run (`course_run.json`: AMD EPYC) its Run All, one run after the other with 1 thread, "
+            "took 48 min.") in side_by_side_text(tmp_path)
     assert "**Independent runs side by side**" in chapter_summary(tmp_path)
     save_metrics(tmp_path / "05_strided_convs", "05_strided_convs", [dict(r, workers=1) for r in runs])
     assert side_by_side_text(tmp_path) == ""  # one after the other: nothing to say
