@@ -264,8 +264,6 @@ class Investigation:
         print(f"--- {name}-seed{seed}: {config}, {optimizer} lr {lr}, batch {batch_size}, {epochs} epochs ---")
         planned = self.ahead is not None and _same_call(self.ahead.calls.get(name), call)
         model, history = self.ahead.result(name) if planned else train_patch_attention(**call)
-        if planned:
-            print(f"trained in {self.ahead.where[name]}")
         recipe = dict(config, lr=lr, optimizer=optimizer, batch_size=batch_size, epochs=epochs,
                       lr_drop_after=lr_drop_after)
         params = sum(p.numel() for p in model.parameters())

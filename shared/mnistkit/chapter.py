@@ -70,7 +70,7 @@ def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precis
           f"({precision}, {plural(torch.get_num_threads(), 'thread')}), outputs in {shown(setup.out)}/")
     if workers > 1:
         print(f"independent runs {workers} at a time: this notebook and {plural(workers - 1, 'worker process')}, "
-              f"one thread each (workers = {workers})")
+              f"one thread each once the workers start (workers = {workers})")
     if profile == "full":
         from .course import machine
 

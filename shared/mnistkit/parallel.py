@@ -28,6 +28,8 @@ import threading
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from typing import Any, Callable
 
+from .chapter import plural
+
 WORKERS_ENV = "MNIST_COURSE_WORKERS"
 
 
@@ -51,6 +53,22 @@ def _one(fn: Callable, kwargs: dict) -> Any:
         return fn(**kwargs)
 
 
+def _one_printed(fn: Callable, kwargs: dict) -> tuple[Any, str]:
+    """`_one`, with what the run prints (a line per epoch) kept and returned beside its result."""
+    import contextlib
+    import io
+
+    import torch
+
+    from .train import progress_as
+
+    torch.set_num_threads(1)
+    printed = io.StringIO()
+    with progress_as("epoch"), contextlib.redirect_stdout(printed):
+        result = fn(**kwargs)
+    return result, printed.getvalue()
+
+
 def side_by_side(fn: Callable, calls: list[dict], workers: int | None = None) -> list:
     """`[fn(**call) for call in calls]`, `workers` processes at a time, results in the order of `calls`. One worker
     (or one call) runs them here, one after the other, with this process's threads and progress."""
@@ -71,13 +89,16 @@ class Ahead:
     (waiting for it to end), else trained here, now, with this process's progress.
 
     The chapter collects its runs in order, from the first; the workers take them from the last, one at a time, each
-    when it is free. So this process trains the first runs where the student sees them, the workers the last ones,
-    and the two meet in the middle: at most one run's wait, and never a worker holding runs it has not started.
+    when it is free, starting at once. So this process trains the first runs where the student sees them, the
+    workers the last ones, and the two meet in the middle: at most one run's wait, and never a worker holding runs
+    it has not started. A worker's run prints its line per epoch into a buffer; `result` prints those lines when
+    it collects the run, so the cell that collects it shows what the run showed, whichever process trained it.
 
-    While workers run, this process trains with one thread, as they do, so every run has the history it has one
-    after the other with one thread (`make course`'s lanes). When the last run is collected (or at `close()`, or
-    the end of a `with` block) the workers end and this process has its threads back. One worker (or no call):
-    nothing starts; every `result` trains here, one after the other, with this process's threads."""
+    From the start, this process trains with one thread, as the workers do, so every run has the history it has
+    one after the other with one thread (`make course`'s lanes), and a record made after collecting a run says the
+    threads it trained with. When the last run is collected the workers end; this process keeps one thread until
+    `close()` (or the end of a `with` block). One worker (or no call): nothing starts, the threads stay; every
+    `result` trains here, one after the other, with this process's threads."""
 
     def __init__(self, fn: Callable, calls: dict[str, dict], workers: int | None = None):
         workers = default_workers() if workers is None else workers
@@ -99,6 +120,9 @@ class Ahead:
             self.feeders = [threading.Thread(target=self._feed, daemon=True) for _ in range(count)]
             for feeder in self.feeders:
                 feeder.start()
+            last = list(self.calls)[-1]
+            print(f"{plural(count, 'worker process')} started: from the last run ({last}) back, while this process "
+                  f"trains from the first; {plural(count + 1, 'run')} at a time, one thread each")
 
     def _feed(self) -> None:
         """One worker's loop: take the last run nobody has started, wait for it to end, again."""
@@ -108,7 +132,7 @@ class Ahead:
                     return
                 name = self.pending.pop()
                 try:
-                    future = self.pool.submit(_one, self.fn, self.calls[name])
+                    future = self.pool.submit(_one_printed, self.fn, self.calls[name])
                 except Exception as error:  # a broken pool: the run fails where the chapter collects it
                     future = Future()
                     future.set_exception(error)
@@ -125,10 +149,14 @@ class Ahead:
         if future is not None:  # a worker has it (or had it): wait for its result
             self.where[name] = "a worker process"
             try:
-                return future.result()
+                result, printed = future.result()
             finally:
                 self._close_when_done()
+            print(f"{name}: trained in a worker process; what it printed:\n{printed}", end="")
+            return result
         self.where[name] = "this notebook"
+        if self.feeders:  # beside workers, say where each run trains
+            print(f"{name}: training in this notebook")
         try:
             return self.fn(**self.calls[name])
         finally:
@@ -138,11 +166,9 @@ class Ahead:
         with self.lock:
             done = not self.pending and not self.futures
         if done:
-            self.close()
+            self._stop()
 
-    def close(self) -> None:
-        """Stop the workers (runs nobody collected are dropped: a running one is waited for) and give this process
-        its threads back."""
+    def _stop(self) -> None:
         with self.lock:
             self.pending.clear()
             pool, self.pool = self.pool, None
@@ -150,6 +176,11 @@ class Ahead:
             for feeder in self.feeders:
                 feeder.join()
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        """Stop the workers (runs nobody collected are dropped: a running one is waited for) and give this process
+        its threads back."""
+        self._stop()
         if self.threads is not None:
             import torch
 

@@ -202,6 +202,7 @@ def test_runs_side_by_side_have_the_histories_of_one_after_the_other_in_the_quic
         torch.set_num_threads(threads)
     ahead = Ahead(ch05.run, calls, workers=setup.workers)
     together = {name: ahead.result(name) for name in calls}
+    ahead.close()
     assert "a worker process" in ahead.where.values() and "this notebook" in ahead.where.values()
     def no_seconds(run):
         return [{k: v for k, v in e.items() if k != "seconds"} for e in run["epochs"]]

@@ -289,6 +289,8 @@ def test_the_plan_trained_side_by_side_gives_the_histories_of_one_after_the_othe
     assert set(lab.ahead.where) == set(plan) and "a worker process" in lab.ahead.where.values()
     lab.train("off-plan", ch07.BASE, lr=0.02)  # not planned: trained here
     assert "off-plan" not in lab.ahead.where
+    lab.ahead.close()
+    assert torch.get_num_threads() == threads
 
     def no_seconds(run):
         return [{k: v for k, v in e.items() if k != "seconds"} for e in run["epochs"]]

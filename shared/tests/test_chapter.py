@@ -171,7 +171,7 @@ def test_workers_are_checked_and_a_gpu_trains_the_runs_one_at_a_time(monkeypatch
 
     setup = chapter.start("05_strided_convs", profile="quick", seed=1, device="cpu", workers=2)
     assert setup.workers == 2
-    assert "independent runs 2 at a time: this notebook and 1 worker process, one thread each" in capsys.readouterr().out
+    assert "independent runs 2 at a time: this notebook and 1 worker process, one thread each once" in capsys.readouterr().out
     assert chapter.start("05_strided_convs", profile="quick", seed=1, device="cpu").workers == 1
     with pytest.raises(ParameterError, match="workers"):
         chapter.start("05_strided_convs", profile="quick", seed=1, device="cpu", workers=0)

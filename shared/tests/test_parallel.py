@@ -67,8 +67,27 @@ def test_ahead_trains_the_first_runs_here_and_the_worker_takes_them_from_the_las
     ahead = Ahead(ch01.skeleton, calls, workers=2)
     got = {name: ahead.result(name) for name in calls}  # the chapter's order, as its cells collect them
     assert ahead.where["first"] == "this notebook" and ahead.where["last"] == "a worker process"
-    assert ahead.pool is None and torch.get_num_threads() == threads  # the last run collected: workers gone
+    assert ahead.pool is None and torch.get_num_threads() == 1  # the last run collected: workers gone, one thread
+    ahead.close()
+    assert torch.get_num_threads() == threads  # given back
     assert all(history for _, history in got.values())
+
+
+def test_a_worker_s_run_prints_its_epoch_lines_where_it_is_collected(capsys):
+    from mnistkit.parallel import Ahead
+
+    data = toy_data(n=128)
+    calls = {name: dict(data=data, seed=seed, epochs=2, batch_size=32, dropout=0.1)
+             for seed, name in enumerate(["first", "last"], start=1)}
+    with Ahead(ch01.skeleton, calls, workers=2) as ahead:
+        capsys.readouterr()
+        _, first = ahead.result("first")
+        said_first = capsys.readouterr().out
+        _, last = ahead.result("last")
+        said_last = capsys.readouterr().out
+    assert said_first.startswith("first: training in this notebook")
+    assert said_last.startswith("last: trained in a worker process; what it printed:\n")
+    assert said_last.count("epoch 0") == len(last) == 2 and f"test loss {last[-1]['test_loss']:.4f}" in said_last
 
 
 def test_ahead_with_one_worker_trains_everything_here_and_refuses_unknown_runs():
