@@ -18,7 +18,7 @@ import os
 import sys
 
 from mnistkit.chapter import plural
-from mnistkit.course import machine, run_notebook
+from mnistkit.course import machine, previous_seconds, run_notebook
 from mnistkit.metrics import load_metrics, markdown_table
 from mnistkit.paths import OUTPUTS_ENV, REPO_ROOT, environment, write_text
 
@@ -29,10 +29,6 @@ SHARED = ("sweeps", "search", "course_run.json", "course_run.previous.json")  # 
 def final_accuracies(folder) -> dict[str, float]:
     runs = load_metrics(folder / "metrics.json")["runs"]
     return {run["name"]: run["epochs"][-1]["test_acc"] for run in runs if "same_run_as" not in run}
-
-
-def duration(notebook) -> float:
-    return float(json.loads(notebook.read_text())["metadata"]["papermill"]["duration"])
 
 
 def measure(stem: str, root) -> dict:
@@ -51,7 +47,7 @@ def measure(stem: str, root) -> dict:
         seconds = run_notebook(source, root / stem / source.name, {"workers": 1})
     alone, together = final_accuracies(root / stem), final_accuracies(side)
     shared = sorted(set(alone) & set(together))
-    return {"stem": stem, "machine": machine(), "workers": workers, "seconds_side_by_side": duration(side / source.name),
+    return {"stem": stem, "machine": machine(), "workers": workers, "seconds_side_by_side": previous_seconds(OUTPUTS, stem),
             "seconds_one_after_the_other": round(seconds, 1), "runs": len(shared),
             "largest_difference_pp": round(max((abs(alone[n] - together[n]) for n in shared), default=0.0), 4),
             "same_final_accuracies": sum(alone[n] == together[n] for n in shared)}

@@ -263,10 +263,8 @@ def chapter_summary(root: Path) -> str:
 def run_all_minutes(root: Path) -> dict[str, str]:
     """Each chapter's Run All in the last recorded course run (`course_run.json`), e.g. "53 (1)" or "0.4 (1)": minutes and the
     threads it had; chapters that did not finish there have no entry."""
-    try:
-        run = json.loads((root / "course_run.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    run = _course_record(root)
+
     def shown(minutes: float) -> str:  # a chapter under 10 minutes keeps its tenth: 0.4, not 0
         return f"{minutes:.1f}" if minutes < 10 else f"{minutes:.0f}"
 
@@ -279,7 +277,8 @@ def side_by_side_text(root: Path) -> str:
     over 1; `mnistkit.parallel.Ahead`): that run's Run All (the executed notebook's papermill duration) beside the
     training time of its runs added up (each run's seconds per epoch, one thread each), and the Run All of the last
     course run, which trained them one after the other (on its machine, named). "" when no chapter did."""
-    import nbformat
+    from .chapter import plural
+    from .course import previous_seconds
 
     course = {n["stem"]: n for n in _course_notebooks(root)}
     cpu = _course_machine(root).get("cpu", "its machine")
@@ -290,9 +289,8 @@ def side_by_side_text(root: Path) -> str:
         workers = max((run.get("workers", 1) for run in runs), default=1)
         if workers < 2:
             continue
-        try:
-            duration = float(nbformat.read(root / stem / f"{stem}.ipynb", as_version=4).metadata["papermill"]["duration"])
-        except (OSError, ValueError, KeyError, TypeError):
+        duration = previous_seconds(root, stem)  # papermill's duration in the executed notebook, 0 if unknown
+        if not duration:
             continue
         trained = [run for run in runs if "same_run_as" not in run]  # a record that names another run is not a run
         training = sum(e.get("seconds", 0) for run in trained for e in run["epochs"])
@@ -300,9 +298,8 @@ def side_by_side_text(root: Path) -> str:
                 f"training adds up to {training / 60:.0f} min (one thread each)")
         before = course.get(stem)
         if before and before.get("status") == "ok" and before.get("seconds"):
-            threads = before.get("threads", 1)
             text += (f"; in the last course run (`course_run.json`: {cpu}) its Run All, one run after the other with "
-                     f"{threads} thread{'s' * (threads != 1)}, took {before['seconds'] / 60:.0f} min")
+                     f"{plural(before.get('threads', 1), 'thread')}, took {before['seconds'] / 60:.0f} min")
         parts.append(text)
     if not parts:
         return ""
