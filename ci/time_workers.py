@@ -1,14 +1,18 @@
-"""A chapter's Run All with its independent runs one after the other (`workers = 1`) against its last full run in
-`outputs/`, which trained them side by side (`workers` over 1, `mnistkit.parallel.Ahead`), on this machine.
+"""A chapter's Run All with its independent runs one after the other (`workers = 1`) against side by side (`workers`
+over 1, `mnistkit.parallel.Ahead`), on this machine: its last full run in `outputs/` is one of the two, a rerun the
+other.
 
-    python ci/time_workers.py 05 07
+    python ci/time_workers.py 05 07 10   # rerun each the other way (train), compare, write the table
+    python ci/time_workers.py            # compare again after a chapter's rerun in outputs/ (no training)
 
-Runs each chapter in the full profile with `workers = 1` and this process's threads into `build/workers/` (never over
-`outputs/`; the committed sweeps, searches and course record are linked in, read only, so the chapter reads what it
-reads in `outputs/`), then records both Run Alls (papermill's duration), how many runs end at the same final test
-accuracy in both and the largest difference in `outputs/workers.json`, and writes `outputs/WORKERS.md` from it. Run it alone: its times are its result. The
-runs side by side train with one thread each; one after the other they train with this process's threads, so the
-last digits of a sum can differ and a final accuracy may move by a test image or two: the table says by how much.
+Runs each chapter in the full profile the other way from its last full run in `outputs/` (side by side there: now
+`workers = 1` with this process's threads; one after the other there: now `workers` = this machine's cores) into
+`build/workers/` (never over `outputs/`; the committed sweeps, searches and course record are linked in, read only,
+so the chapter reads what it reads in `outputs/`), then records both Run Alls (papermill's duration), how many runs
+end at the same final test accuracy both ways and the largest difference in `outputs/workers.json`, and writes
+`outputs/WORKERS.md` from it. Run it alone: its times are its result. Side by side the runs train with one thread
+each; one after the other with the machine's threads, so the last digits of a sum can differ and a final accuracy
+may move by a test image or two: the table says by how much.
 """
 from __future__ import annotations
 
@@ -31,12 +35,16 @@ def final_accuracies(folder) -> dict[str, float]:
     return {run["name"]: run["epochs"][-1]["test_acc"] for run in runs if "same_run_as" not in run}
 
 
+def most_workers(folder) -> int:
+    return max(run.get("workers", 1) for run in load_metrics(folder / "metrics.json")["runs"])
+
+
 def measure(stem: str, root) -> dict:
-    """Run `stem` with workers = 1 under `root`; its record beside the side-by-side run in outputs/."""
-    side = OUTPUTS / stem
-    workers = max(run.get("workers", 1) for run in load_metrics(side / "metrics.json")["runs"])
-    if workers < 2:
-        sys.exit(f"{stem}: its last full run in outputs/ trained its runs one after the other: nothing to compare")
+    """Run `stem` under `root` the other way from its last full run in outputs/, and compare the two."""
+    workers = most_workers(OUTPUTS / stem)
+    side_by_side = workers if workers > 1 else (os.cpu_count() or 1)  # how many at a time, side by side
+    if side_by_side < 2:
+        sys.exit(f"{stem}: this machine has one core: no runs side by side to compare")
     root.mkdir(parents=True, exist_ok=True)
     for name in SHARED:
         link = root / name
@@ -44,36 +52,54 @@ def measure(stem: str, root) -> dict:
             link.symlink_to(os.path.relpath(OUTPUTS / name, root))
     source = REPO_ROOT / "notebooks" / f"{stem}.ipynb"
     with environment(**{OUTPUTS_ENV: str(root)}):
-        seconds = run_notebook(source, root / stem / source.name, {"workers": 1})
-    alone, together = final_accuracies(root / stem), final_accuracies(side)
-    shared = sorted(set(alone) & set(together))
-    return {"stem": stem, "machine": machine(), "workers": workers, "seconds_side_by_side": previous_seconds(OUTPUTS, stem),
-            "seconds_one_after_the_other": round(seconds, 1), "runs": len(shared),
-            "largest_difference_pp": round(max((abs(alone[n] - together[n]) for n in shared), default=0.0), 4),
-            "same_final_accuracies": sum(alone[n] == together[n] for n in shared)}
+        run_notebook(source, root / stem / source.name, {"workers": 1 if workers > 1 else side_by_side})
+    return compare(stem, root, machine())
+
+
+def compare(stem: str, root, rerun_machine: dict) -> dict:
+    """The rerun under `root` beside the last full run in outputs/ (each Run All read from its executed notebook),
+    so a chapter rerun in outputs/ later on the same machine is compared again without training the rerun again."""
+    rerun_side = most_workers(root / stem) > 1
+    seconds = {"rerun": previous_seconds(root, stem), "last": previous_seconds(OUTPUTS, stem)}
+    rerun, last = final_accuracies(root / stem), final_accuracies(OUTPUTS / stem)
+    shared = sorted(set(rerun) & set(last))
+    return {"stem": stem, "machine": rerun_machine,
+            "workers": most_workers(root / stem if rerun_side else OUTPUTS / stem),
+            "rerun": "side by side" if rerun_side else "one after the other",
+            "seconds_side_by_side": round(seconds["rerun" if rerun_side else "last"], 1),
+            "seconds_one_after_the_other": round(seconds["last" if rerun_side else "rerun"], 1), "runs": len(shared),
+            "largest_difference_pp": round(max((abs(rerun[n] - last[n]) for n in shared), default=0.0), 4),
+            "same_final_accuracies": sum(rerun[n] == last[n] for n in shared)}
 
 
 def table(records: dict[str, dict]) -> str:
     rows = [[stem, f"{r['seconds_one_after_the_other'] / 60:.1f}", f"{r['seconds_side_by_side'] / 60:.1f}",
-             f"{r['seconds_one_after_the_other'] / r['seconds_side_by_side']:.2f}×",
+             f"{r['seconds_one_after_the_other'] / r['seconds_side_by_side']:.2f}×", r.get("rerun", "one after the other"),
              f"{r['same_final_accuracies']} of {r['runs']}", f"{r['largest_difference_pp']:.2f}",
              f"{r['machine']['cpu']}, {plural(r['machine']['threads'], 'thread')}"]
             for stem, r in sorted(records.items())]
     return ("# Runs side by side against one after the other\n\nGenerated by `python ci/time_workers.py NN` from "
             "`outputs/workers.json`: each chapter's Run All with `workers = 1` (its runs one after the other, with the "
-            "machine's threads; run alone, into `build/workers/`) against its last full run in `outputs/` (its runs "
-            "side by side, one thread each), on the same machine, and how many runs end at the same final test accuracy.\n\n"
-            + markdown_table(["chapter", "workers = 1, min", "side by side, min", "speed-up",
-                              "same final accuracy", "largest difference, pp", "machine (one after the other)"], rows)
+            "machine's threads) and side by side (`workers` = the cores, one thread each), each run alone on the same "
+            "machine: one of the two is its last full run in `outputs/`, the other a rerun into `build/workers/` (the "
+            "column \"rerun\" says which), and how many runs end at the same final test accuracy both ways.\n\n"
+            + markdown_table(["chapter", "workers = 1, min", "side by side, min", "speed-up", "rerun",
+                              "same final accuracy", "largest difference, pp", "machine (the rerun)"], rows)
             + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("chapters", nargs="+", help="chapter numbers, e.g. 05 07")
+    parser.add_argument("chapters", nargs="*", help="chapter numbers, e.g. 05 07; none: compare again the reruns "
+                        "already in build/workers/ with outputs/ (after a chapter's rerun there), no training")
     args = parser.parse_args()
     record_path = OUTPUTS / "workers.json"
     records = json.loads(record_path.read_text()) if record_path.exists() else {}
+    if not args.chapters:
+        records = {stem: compare(stem, REPO_ROOT / "build" / "workers", r["machine"]) for stem, r in records.items()}
+        write_text(record_path, json.dumps(records, indent=1) + "\n")
+        write_text(OUTPUTS / "WORKERS.md", table(records))
+        print(table(records))
     for prefix in args.chapters:
         stem = next((p.stem for p in sorted((REPO_ROOT / "notebooks").glob(f"{prefix}*.ipynb"))), None)
         if stem is None:

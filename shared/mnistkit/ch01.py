@@ -185,22 +185,26 @@ def placement_table(runs: list[dict], writeup: dict) -> str:
 
 def plot_train_accuracy(runs: list[dict], writeup: dict, title: str):
     """Train accuracy per epoch with dropout on (solid) and in eval mode (dashed) for each run, beside the
-    write-up's logged train and test accuracy. Returns the figure."""
+    write-up's logged train and test accuracy: the whole range, and beside it the top few points, where the curves
+    that end near the test accuracy lie on each other. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 4.8))
-    for run in runs:
-        at = [e["epoch"] for e in run["epochs"]]
-        line, = ax.plot(at, [e["train_acc"] for e in run["epochs"]], marker="o", ms=3,
-                        label=f"{run['name']}: train, dropout on")
-        ax.plot(at, [e["train_eval_acc"] for e in run["epochs"]], ls="--", color=line.get_color(),
-                label=f"{run['name']}: train, eval mode")
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8), gridspec_kw={"width_ratios": [3, 2]})
     logged = range(1, len(writeup["train_acc_by_epoch"]) + 1)
-    ax.plot(logged, writeup["train_acc_by_epoch"], color="black", marker="s", ms=3, label="write-up 000: logged train")
-    ax.plot(logged, writeup["test_acc_by_epoch"], color="black", ls=":", label="write-up 000: test")
-    ax.set(xlabel="epoch", ylabel="accuracy %", ylim=(70, 100.5), title=title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right", ncol=2)
+    for ax in axes:
+        for i, run in enumerate(runs):
+            at = [e["epoch"] for e in run["epochs"]]
+            ax.plot(at, [e["train_acc"] for e in run["epochs"]], marker="o", ms=3, color=f"C{i}",
+                    label=f"{run['name']}: train, dropout on")
+            ax.plot(at, [e["train_eval_acc"] for e in run["epochs"]], ls="--", color=f"C{i}",
+                    label=f"{run['name']}: train, eval mode")
+        ax.plot(logged, writeup["train_acc_by_epoch"], color="black", marker="s", ms=3, label="write-up 000: logged train")
+        ax.plot(logged, writeup["test_acc_by_epoch"], color="black", ls=":", label="write-up 000: test")
+        ax.set(xlabel="epoch", ylabel="accuracy %")
+        ax.grid(alpha=0.3)
+    axes[0].set(ylim=(70, 100.5), title=title)
+    axes[1].set(ylim=(96, 100), title="the same, 96-100% (lower points off the panel)")
+    axes[0].legend(fontsize=8, loc="lower right", ncol=2)
     fig.tight_layout()
     return fig
 

@@ -286,8 +286,9 @@ def train_reading(run: dict) -> str:
     one_seed = (f" This is seed {run.get('seed')} alone: a gap of {gap:+.2f} pp between train (eval mode) and test "
                 "has no interval on one seed, so it gives no verdict on underfitting either way")
     if last["train_acc"] < last["test_acc"] and recipe_of(run) == "model2":  # the write-up read Model_2 so
-        return said + "." + one_seed + (" (the write-up's reading of Model_2, train below test, set a train accuracy "
-                                        "logged while training, very likely with dropout on, beside test accuracy).")
+        return said + "." + one_seed + (". The write-up's reading of Model_2 (underfitting, since train was below "
+                                        "test) compared a train accuracy logged while training, very likely with "
+                                        "dropout on, with test accuracy.")
     return said + "." + one_seed + "."
 
 

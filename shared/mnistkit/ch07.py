@@ -261,7 +261,8 @@ class Investigation:
         call = self.call(config, lr=lr, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                          lr_drop_after=lr_drop_after)
         epochs, batch_size, seed = call["epochs"], call["batch_size"], self.setup.seed
-        print(f"--- {name}-seed{seed}: {config}, {optimizer} lr {lr}, batch {batch_size}, {epochs} epochs ---")
+        drop = f", halved after epoch {lr_drop_after}" if lr_drop_after else ""
+        print(f"--- {name}-seed{seed}: {config}, {optimizer} lr {lr}{drop}, batch {batch_size}, {epochs} epochs ---")
         planned = self.ahead is not None and _same_call(self.ahead.calls.get(name), call)
         model, history = self.ahead.result(name) if planned else train_patch_attention(**call)
         recipe = dict(config, lr=lr, optimizer=optimizer, batch_size=batch_size, epochs=epochs,
@@ -504,8 +505,8 @@ def writeup_first_epoch_text(runs: list[dict], logged: dict | None = None) -> st
         return ""
     accs, losses = [v["acc"] for v in logged.values()], [v["loss"] for v in logged.values()]
     text = (f"The write-up logged its first epoch for {len(logged)} runs (one each): {min(accs):.2f}–{max(accs):.2f}% "
-            f"accuracy, training loss {min(losses):.3f}–{max(losses):.3f}; ours at chance stood at "
-            f"{min(ours):.2f}–{max(ours):.2f}% after their first epoch. ")
+            f"accuracy (on which images, it does not say), training loss {min(losses):.3f}–{max(losses):.3f}; ours at "
+            f"chance stood at {min(ours):.2f}–{max(ours):.2f}% test accuracy after their first epoch. ")
     if min(accs) > max(ours):
         text += ("None of its logged runs sat where ours did, so the plateau is a difference between our rebuild and "
                  "its runs, for a reason this chapter does not identify, not an explanation of its numbers. ")

@@ -97,8 +97,8 @@ class Ahead:
     From the start, this process trains with one thread, as the workers do, so every run has the history it has
     one after the other with one thread (`make course`'s lanes), and a record made after collecting a run says the
     threads it trained with. When the last run is collected the workers end; this process keeps one thread until
-    `close()` (or the end of a `with` block). One worker (or no call): nothing starts, the threads stay; every
-    `result` trains here, one after the other, with this process's threads."""
+    `close()` (or the end of a `with` block). One worker (or one call): nothing starts, the threads stay; every
+    `result` trains here, one after the other, with this process's threads; so does a single run."""
 
     def __init__(self, fn: Callable, calls: dict[str, dict], workers: int | None = None):
         workers = default_workers() if workers is None else workers
@@ -109,7 +109,7 @@ class Ahead:
         self.futures: dict[str, Future] = {}  # started by a worker, not collected yet
         self.lock = threading.Lock()
         self.pool, self.threads, self.feeders = None, None, []
-        if workers > 1 and self.calls:
+        if workers > 1 and len(self.calls) > 1:  # one run: nothing to run beside it, so it trains here
             import torch
 
             self.threads = torch.get_num_threads()
@@ -139,7 +139,9 @@ class Ahead:
                 self.futures[name] = future
             wait([future])
 
-    def result(self, name: str) -> Any:
+    def result(self, name: str, **here) -> Any:
+        """Run `name`'s result. `here`: keyword arguments added only when this process trains it, such as a display
+        callback, which cannot travel to a worker (a worker's run gets the call's arguments alone)."""
         if name not in self.calls:
             raise KeyError(f"run {name!r} was not started ahead: expected one of {sorted(self.calls)}")
         with self.lock:
@@ -158,7 +160,7 @@ class Ahead:
         if self.feeders:  # beside workers, say where each run trains
             print(f"{name}: training in this notebook")
         try:
-            return self.fn(**self.calls[name])
+            return self.fn(**self.calls[name], **here)
         finally:
             self._close_when_done()
 

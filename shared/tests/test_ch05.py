@@ -76,7 +76,7 @@ def test_underfitting_is_read_in_eval_mode():
     fits = run("model2", [99.3] * 3, train=99.1, train_eval=99.7)
     text = ch05.train_reading(fits)
     assert "+0.40 pp over test" in text and "+0.60 pp over the dropout-on reading" in text
-    assert "seed 1 alone" in text and "no verdict" in text and "the write-up's reading of Model_2" in text
+    assert "seed 1 alone" in text and "no verdict" in text and "either way. The write-up's reading of Model_2 (underfitting, since train was below test) compared" in text
     assert "not underfitting" not in text and "fits its training images better" not in text
     above = run("model2", [99.3] * 3, train=99.5, train_eval=99.7)
     assert "no verdict" in ch05.train_reading(above) and "write-up's reading" not in ch05.train_reading(above)

@@ -254,8 +254,9 @@ def test_the_plateau_counts_a_run_that_fell_back_apart_from_one_that_never_left(
 def test_the_writeup_first_epochs_stand_beside_ours_and_say_what_the_plateau_is_not():
     at_chance = run("lr-0.001", 1, [11.35, 11.35], at_chance=2)
     text = ch07.writeup_first_epoch_text([at_chance], {"a": {"acc": 19.83, "loss": 2.283}, "b": {"acc": 30.18, "loss": 2.209}})
-    assert "first epoch for 2 runs (one each): 19.83–30.18% accuracy, training loss 2.209–2.283" in text
-    assert "ours at chance stood at 11.35–11.35%" in text and "difference between our rebuild and its runs" in text
+    assert "first epoch for 2 runs (one each): 19.83–30.18% accuracy (on which images, it does not say), training loss 2.209–2.283" in text
+    assert "ours at chance stood at 11.35–11.35% test accuracy" in text and "difference between our rebuild and its runs" in text
+    assert "accuracy (on which images, it does not say)" in text
     # a write-up run as low as ours: no claim that its runs never sat there
     low = ch07.writeup_first_epoch_text([at_chance], {"a": {"acc": 11.0, "loss": 2.30}})
     assert "difference between" not in low
@@ -295,3 +296,21 @@ def test_the_plan_trained_side_by_side_gives_the_histories_of_one_after_the_othe
     def no_seconds(run):
         return [{k: v for k, v in e.items() if k != "seconds"} for e in run["epochs"]]
     assert {n: no_seconds(lab.records[n]) for n in plan} == {n: no_seconds(alone.records[n]) for n in plan}
+
+
+def test_a_run_s_header_names_its_rate_drop(tmp_path, capsys):
+    """p3-lr-drop and p3-10-epochs differ only in the drop: the line above each run's epochs says so."""
+    from dataclasses import replace
+
+    from mnistkit.chapter import start
+    from mnistkit.data import load_mnist
+
+    setup = replace(start("07_positional_encoding", profile="quick", seed=1, device="cpu", workers=1), out=tmp_path)
+    data = replace(load_mnist().subset(0.002, 0.01, seed=1), mean=0.0, std=1.0)
+    lab = ch07.Investigation(data, setup, epochs=1, batch_size=32)
+    capsys.readouterr()
+    lab.train("p3-lr-drop", ch07.BASE, epochs=2, lr_drop_after=1)
+    lab.train("p3-10-epochs", ch07.BASE, epochs=2)
+    headers = [line for line in capsys.readouterr().out.splitlines() if line.startswith("---")]
+    assert "sgd lr 0.01, halved after epoch 1, batch 32, 2 epochs" in headers[0]
+    assert "sgd lr 0.01, batch 32, 2 epochs" in headers[1]

@@ -163,3 +163,25 @@ def test_cross_attention_on_the_diagonal_names_no_cause_it_did_not_measure():
     text = ch10.cross_attention_text([1.0, 0.87])
     assert "100% in block 1, 87% in block 2" in text and "step k reads quadrant k" in text
     assert "does not separate" in text and "has learnt" not in text
+
+
+def test_the_ablation_beside_the_encoder_decoder_has_the_history_of_one_after_the_other():
+    """The chapter's `Ahead` over `read_grids` (workers 2): the encoder-decoder here with its display, the ablation in
+    a worker without it; both with the histories they have one after the other with one thread."""
+    from mnistkit.parallel import Ahead
+
+    calls = {name: dict(data=grids(), name=name, seed=2, progress=False, **ARCHITECTURE, **RECIPE) for name in ch10.RUNS}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = {name: ch10.read_grids(**call)[1] for name, call in calls.items()}
+    finally:
+        torch.set_num_threads(threads)
+    watched = []
+    with Ahead(ch10.read_grids, calls, workers=2) as ahead:
+        together = {name: ahead.result(name, watch=lambda model, record, name=name: watched.append(name))[1]
+                    for name in ch10.RUNS}
+    assert ahead.where == {"seq2seq": "this notebook", "four-heads": "a worker process"}
+    assert watched == ["seq2seq", "seq2seq"]  # the display ran for the run trained here, once an epoch
+    assert {n: [dict(e, seconds=0) for e in h] for n, h in together.items()} == \
+           {n: [dict(e, seconds=0) for e in h] for n, h in alone.items()}

@@ -97,6 +97,9 @@ def test_ahead_with_one_worker_trains_everything_here_and_refuses_unknown_runs()
     ahead = Ahead(ch01.skeleton, {"a": dict(data=data, seed=1, epochs=1, batch_size=32, dropout=0.0, log=False)},
                   workers=1)
     assert ahead.pool is None and ahead.result("a")[1] and ahead.where == {"a": "this notebook"}
+    single = Ahead(ch01.skeleton, {"a": dict(data=data, seed=1, epochs=1, batch_size=32, dropout=0.0, log=False)},
+                   workers=2)  # one run: nothing beside it, so no worker takes it from the notebook
+    assert single.pool is None and single.result("a")[1] and single.where == {"a": "this notebook"}
     with pytest.raises(KeyError, match="run 'b' was not started ahead"):
         ahead.result("b")
     with pytest.raises(ValueError, match="workers=0 is not allowed"):
