@@ -66,8 +66,11 @@ def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precis
                   capped["data_fraction"], capped["test_fraction"], chapter_dir(chapter, profile),
                   {**checked, **(own or {})}, workers)
     trained = f"{plural(setup.epochs, 'epoch')} on {setup.data_fraction:.0%} of the training images, " if epochs else ""
-    print(f"profile {profile}: {trained}seed {seed}, device {device} "
-          f"({precision}, {plural(torch.get_num_threads(), 'thread')}), outputs in {shown(setup.out)}/")
+    # Beside workers every run trains with one thread: the line says so, not only the threads this process has now.
+    threads = (f"{plural(torch.get_num_threads(), 'thread')}" if workers == 1 else
+               f"one thread per run, {workers} runs at a time")
+    print(f"profile {profile}: {trained}seed {seed}, device {device} ({precision}, {threads}), "
+          f"outputs in {shown(setup.out)}/")
     if workers > 1:
         print(f"independent runs {workers} at a time: this notebook and {plural(workers - 1, 'worker process')}, "
               f"one thread each once the workers start (workers = {workers})")

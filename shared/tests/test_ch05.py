@@ -187,6 +187,8 @@ def test_ours_analysis_names_the_validation_choice():
 
 def test_runs_side_by_side_have_the_histories_of_one_after_the_other_in_the_quick_profile():
     """The chapter's `Ahead` over `ch05.run` (workers 2) against the same runs one after the other, one thread."""
+    from test_parallel import one_after_the_other
+
     from mnistkit.chapter import start
     from mnistkit.data import load_mnist
     from mnistkit.parallel import Ahead
@@ -194,12 +196,7 @@ def test_runs_side_by_side_have_the_histories_of_one_after_the_other_in_the_quic
     setup = start("05_strided_convs", profile="quick", seed=1, device="cpu", workers=2)
     data = load_mnist().subset(setup.data_fraction / 5, setup.test_fraction / 4, seed=1)  # 1% and 5%: seconds
     calls = {name: dict(name=name, data=data, setup=setup, seed=1, epochs=1) for name in ("model1", "ours", "final")}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        alone = {name: ch05.run(**call) for name, call in calls.items()}
-    finally:
-        torch.set_num_threads(threads)
+    alone = one_after_the_other(ch05.run, calls)
     ahead = Ahead(ch05.run, calls, workers=setup.workers)
     together = {name: ahead.result(name) for name in calls}
     ahead.close()

@@ -168,15 +168,12 @@ def test_cross_attention_on_the_diagonal_names_no_cause_it_did_not_measure():
 def test_the_ablation_beside_the_encoder_decoder_has_the_history_of_one_after_the_other():
     """The chapter's `Ahead` over `read_grids` (workers 2): the encoder-decoder here with its display, the ablation in
     a worker without it; both with the histories they have one after the other with one thread."""
+    from test_parallel import one_after_the_other
+
     from mnistkit.parallel import Ahead
 
     calls = {name: dict(data=grids(), name=name, seed=2, progress=False, **ARCHITECTURE, **RECIPE) for name in ch10.RUNS}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        alone = {name: ch10.read_grids(**call)[1] for name, call in calls.items()}
-    finally:
-        torch.set_num_threads(threads)
+    alone = {name: history for name, (_, history) in one_after_the_other(ch10.read_grids, calls).items()}
     watched = []
     with Ahead(ch10.read_grids, calls, workers=2) as ahead:
         together = {name: ahead.result(name, watch=lambda model, record, name=name: watched.append(name))[1]

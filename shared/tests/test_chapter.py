@@ -171,7 +171,9 @@ def test_workers_are_checked_and_a_gpu_trains_the_runs_one_at_a_time(monkeypatch
 
     setup = chapter.start("05_strided_convs", profile="quick", seed=1, device="cpu", workers=2)
     assert setup.workers == 2
-    assert "independent runs 2 at a time: this notebook and 1 worker process, one thread each once" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "independent runs 2 at a time: this notebook and 1 worker process, one thread each once" in said
+    assert "device cpu (fp32, one thread per run, 2 runs at a time)" in said  # not the threads it has before they start
     assert chapter.start("05_strided_convs", profile="quick", seed=1, device="cpu").workers == 1
     with pytest.raises(ParameterError, match="workers"):
         chapter.start("05_strided_convs", profile="quick", seed=1, device="cpu", workers=0)

@@ -7,6 +7,17 @@ from mnistkit import ch01
 from mnistkit.parallel import WORKERS_ENV, default_workers, side_by_side
 
 
+def one_after_the_other(fn, calls: dict[str, dict]) -> dict:
+    """`{name: fn(**call)}` one after the other with one thread, as `make course`'s lanes train: what a run gives
+    side by side must equal this."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {name: fn(**call) for name, call in calls.items()}
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_side_by_side_gives_the_histories_of_one_after_the_other_in_the_calls_order():
     data = toy_data(n=256)
     calls = [dict(data=data, seed=seed, epochs=2, batch_size=32, dropout=dropout, log=False)
@@ -41,11 +52,7 @@ def test_ahead_gives_each_run_the_history_of_one_after_the_other_wherever_it_tra
     calls = {f"dropout {d}": dict(data=data, seed=seed, epochs=2, batch_size=32, dropout=d, log=False)
              for seed, d in ((1, 0.2), (2, 0.1), (3, 0.0), (4, 0.3))}
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        expected = {name: ch01.skeleton(**call)[1] for name, call in calls.items()}
-    finally:
-        torch.set_num_threads(threads)
+    expected = {name: history for name, (_, history) in one_after_the_other(ch01.skeleton, calls).items()}
     with Ahead(ch01.skeleton, calls, workers=2) as ahead:
         assert torch.get_num_threads() == 1  # beside a worker, the notebook trains with one thread too
         lesson = ch01.skeleton(data, seed=5, epochs=1, batch_size=32, dropout=0.2, log=False)  # "the lesson model"
