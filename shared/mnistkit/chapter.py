@@ -34,9 +34,14 @@ class Setup:
     workers: int = 1  # processes training the chapter's independent runs side by side (`mnistkit.parallel.Ahead`)
 
     def record(self) -> dict:
-        """The fields every run record carries: what a rerun needs to reproduce it."""
+        """The fields every run record carries: what a rerun needs to reproduce it, and the processor it ran on (the
+        last digits of a sum, and every time, depend on it: seeds of one claim may come from two machines)."""
+        from .course import machine
+
+        where = {"gpu": torch.cuda.get_device_name(self.device)} if self.device.type == "cuda" else \
+            {"cpu": machine()["cpu"]}
         return {"seed": self.seed, "profile": self.profile, "device": str(self.device), "precision": self.precision,
-                "threads": torch.get_num_threads(), **({"workers": self.workers} if self.workers > 1 else {})}
+                "threads": torch.get_num_threads(), **({"workers": self.workers} if self.workers > 1 else {}), **where}
 
 
 def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precision: str = "fp32",
@@ -110,8 +115,11 @@ def expected_time(chapter: str, threads: int, record: Path | None = None, cpu: s
     minutes, ran_with = run["seconds"] / 60, run.get("threads", 1)
     machine = course.get("machine", {})
     where = f"{machine.get('cpu', 'a')} CPU, {plural(machine.get('cores', 0), 'core')}" if machine else "its machine"
+    from .course import ALONE
+
+    beside = "alone" if chapter in ALONE else f"{course.get('jobs', 1)} chapters at a time"  # ALONE never share
     text = (f"expected time: Run All took {minutes:.0f} min in the course's last full run ({where}, "
-            f"{plural(ran_with, 'thread')}, {course.get('jobs', 1)} chapters at a time)")
+            f"{plural(ran_with, 'thread')}, {beside})")
     cores = max(threads, workers)
     if cores != ran_with:
         scaled = minutes * ran_with / max(cores, 1)

@@ -29,8 +29,10 @@ def test_start_applies_the_quick_profile_and_records_what_ran(outputs, capsys):
                   data_fraction=1.0, test_fraction=0.5)
     assert (setup.epochs, setup.data_fraction, setup.test_fraction) == (1, 0.05, 0.2)
     assert setup.out == outputs / "99_test" and setup.out.is_dir()
+    from mnistkit.course import machine
+
     assert setup.record() == {"seed": 3, "profile": "quick", "device": "cpu", "precision": "fp32",
-                              "threads": torch.get_num_threads()}
+                              "threads": torch.get_num_threads(), "cpu": machine()["cpu"]}
     assert "profile quick: 1 epoch on 5% of the training images, seed 3, device cpu (fp32" in capsys.readouterr().out
 
 
@@ -158,6 +160,11 @@ def test_the_expected_time_comes_from_the_last_recorded_course_run(tmp_path):
     assert expected_time("05_strided_convs", 1, record, cpu="Other CPU").endswith(
         "; this machine's CPU is another (Other CPU): its time per core can differ severalfold")
     assert expected_time("05_strided_convs", 1, tmp_path / "missing.json") == ""
+    # A chapter the course runs by itself (course.ALONE) says so, not the lanes the other chapters ran in.
+    alone = json.loads(record.read_text())
+    alone["notebooks"].append({"stem": "10_stacked_seq2seq", "seconds": 1992.0, "status": "ok", "threads": 2})
+    record.write_text(json.dumps(alone))
+    assert expected_time("10_stacked_seq2seq", 2, record).endswith("(AMD EPYC CPU, 2 cores, 2 threads, alone)")
     # Two runs side by side, one thread each, count as two threads, said as runs.
     assert "with 2 runs side by side on such a machine, about 26 min at best" in expected_time(
         "05_strided_convs", 1, record, workers=2)
