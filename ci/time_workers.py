@@ -95,19 +95,22 @@ def main() -> None:
     args = parser.parse_args()
     record_path = OUTPUTS / "workers.json"
     records = json.loads(record_path.read_text()) if record_path.exists() else {}
-    if not args.chapters:
-        records = {stem: compare(stem, REPO_ROOT / "build" / "workers", r["machine"]) for stem, r in records.items()}
+    root = REPO_ROOT / "build" / "workers"
+
+    def save() -> None:
         write_text(record_path, json.dumps(records, indent=1) + "\n")
         write_text(OUTPUTS / "WORKERS.md", table(records))
         print(table(records))
+
+    if not args.chapters:
+        records = {stem: compare(stem, root, r["machine"]) for stem, r in records.items()}
+        save()
     for prefix in args.chapters:
         stem = next((p.stem for p in sorted((REPO_ROOT / "notebooks").glob(f"{prefix}*.ipynb"))), None)
         if stem is None:
             sys.exit(f"no chapter {prefix!r}: expected a number such as 05")
-        records[stem] = measure(stem, REPO_ROOT / "build" / "workers")
-        write_text(record_path, json.dumps(records, indent=1) + "\n")
-        write_text(OUTPUTS / "WORKERS.md", table(records))
-        print(table(records))
+        records[stem] = measure(stem, root)
+        save()  # after each chapter: a long run that stops later keeps what it measured
 
 
 if __name__ == "__main__":

@@ -36,10 +36,9 @@ class Setup:
     def record(self) -> dict:
         """The fields every run record carries: what a rerun needs to reproduce it, and the processor it ran on (the
         last digits of a sum, and every time, depend on it: seeds of one claim may come from two machines)."""
-        from .course import machine
+        from .course import cpu_name
 
-        where = {"gpu": torch.cuda.get_device_name(self.device)} if self.device.type == "cuda" else \
-            {"cpu": machine()["cpu"]}
+        where = {"gpu": torch.cuda.get_device_name(self.device)} if self.device.type == "cuda" else {"cpu": cpu_name()}
         return {"seed": self.seed, "profile": self.profile, "device": str(self.device), "precision": self.precision,
                 "threads": torch.get_num_threads(), **({"workers": self.workers} if self.workers > 1 else {}), **where}
 
@@ -80,9 +79,9 @@ def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precis
         print(f"independent runs {workers} at a time: this notebook and {plural(workers - 1, 'worker process')}, "
               f"one thread each once the workers start (workers = {workers})")
     if profile == "full":
-        from .course import machine
+        from .course import cpu_name
 
-        expected = expected_time(chapter, torch.get_num_threads(), cpu=machine()["cpu"], workers=workers)
+        expected = expected_time(chapter, torch.get_num_threads(), cpu=cpu_name(), workers=workers)
     else:
         expected = ""
     if expected:
@@ -99,6 +98,7 @@ def expected_time(chapter: str, threads: int, record: Path | None = None, cpu: s
     `workers`: independent runs trained side by side, one thread each, count as that many threads."""
     import json
 
+    from .course import ALONE
     from .paths import PREVIOUS_RECORD, outputs_root
 
     path = record or outputs_root("full") / "course_run.json"
@@ -115,8 +115,6 @@ def expected_time(chapter: str, threads: int, record: Path | None = None, cpu: s
     minutes, ran_with = run["seconds"] / 60, run.get("threads", 1)
     machine = course.get("machine", {})
     where = f"{machine.get('cpu', 'a')} CPU, {plural(machine.get('cores', 0), 'core')}" if machine else "its machine"
-    from .course import ALONE
-
     beside = "alone" if chapter in ALONE else f"{course.get('jobs', 1)} chapters at a time"  # ALONE never share
     text = (f"expected time: Run All took {minutes:.0f} min in the course's last full run ({where}, "
             f"{plural(ran_with, 'thread')}, {beside})")

@@ -97,8 +97,8 @@ class Ahead:
     From the start, this process trains with one thread, as the workers do, so every run has the history it has
     one after the other with one thread (`make course`'s lanes), and a record made after collecting a run says the
     threads it trained with. When the last run is collected the workers end; this process keeps one thread until
-    `close()` (or the end of a `with` block). One worker (or one call): nothing starts, the threads stay; every
-    `result` trains here, one after the other, with this process's threads; so does a single run."""
+    `close()` (or the end of a `with` block). One worker (or a single run): nothing starts, the threads stay; every
+    `result` trains here, one after the other, with this process's threads."""
 
     def __init__(self, fn: Callable, calls: dict[str, dict], workers: int | None = None):
         workers = default_workers() if workers is None else workers
