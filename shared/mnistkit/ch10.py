@@ -24,6 +24,8 @@ from .transformer import param_groups
 from .writeups import claim
 
 RUNS = ("seq2seq", "four-heads")  # the encoder-decoder and its ablation
+# The ablation's three seeds: a committed sweep (out of the Run All, which it would take over 30 minutes on 2 cores).
+ABLATION_SWEEP = "10-ablation"
 METRICS = {"seq_acc": sequences_correct, "digit_acc": digits_correct}
 # Reading a grid: the loss over its four digits, whole sequences right as the accuracy, digits right beside it.
 # The encoder-decoder reads the true previous digits in training (teacher forcing); the four heads need none.
@@ -160,27 +162,55 @@ def writeup_text(run: dict) -> str:
             f"positions), so {seq:.2f}% here is no claim to beat them.")
 
 
-def ablation_text(records: dict[str, dict], ablation_runs: list[dict] | None = None) -> str:
-    """The decoder against four independent heads on the same encoder. Over several seeds of both (the same seeds):
-    the paired difference and its verdict; on one seed: the difference, and no verdict."""
-    if "seq2seq" not in records or "four-heads" not in records:
-        return ""
-    seq2seq, heads = records["seq2seq"], records["four-heads"]
-    extra = seq2seq["params"] - heads["params"]
-    head = (f"- Four independent heads on the same encoder: {_final(heads):.2f}% of sequences, "
-            f"{_final(heads, 'digit_acc'):.2f}% of digits, with {heads['params']:,} parameters (the encoder-decoder: "
-            f"{seq2seq['params']:,}, {extra:+,}). ")
-    pairs = ablation_runs or []
+def same_recipe(name: str, own: dict | None, swept: list[dict], recipe: dict, precision: str) -> list[dict]:
+    """The runs of `name` that grade one recipe: this notebook's (if it trained here) and a sweep's on other seeds,
+    with the same recipe and precision (a sweep point of another recipe is left out, never mixed in)."""
+    mine = [own] if own else []
+    seeds = {r["seed"] for r in mine}
+    return mine + [r for r in swept if r["name"] == name and r["seed"] not in seeds and r["precision"] == precision
+                   and r["recipe"] == recipe]
+
+
+def _processor(run: dict) -> str:
+    return run.get("cpu") or run.get("gpu") or "not recorded"
+
+
+def ablation_text(seq2seq_runs: list[dict], heads_runs: list[dict]) -> str:
+    """The decoder against four independent heads on the same encoder, paired by seed over the seeds both ran (this
+    run's and the sweeps'): on several seeds the paired difference and its verdict; on one seed no verdict."""
+    if not heads_runs:
+        return ("- The ablation (four independent heads): no run of it in this profile. Its three seeds are the sweep "
+                f"{ABLATION_SWEEP} in the full profile's outputs.")
+    heads = sorted(heads_runs, key=lambda r: r["seed"])
+    by_seed = {r["seed"]: r for r in seq2seq_runs}
+    pairs = [(by_seed[h["seed"]], h) for h in heads if h["seed"] in by_seed]
+    head = (f"- Four independent heads on the same encoder, {heads[0]['params']:,} parameters: "
+            f"{summarize([_final(r) for r in heads]).text()} of sequences, "
+            f"{summarize([_final(r, 'digit_acc') for r in heads]).text()} of digits (seed"
+            f"{'s' if len(heads) > 1 else ''} {', '.join(str(r['seed']) for r in heads)}).")
+    if not pairs:
+        return head + " No seed of the encoder-decoder ran beside them: no comparison."
+    extra = pairs[0][0]["params"] - heads[0]["params"]
     if len(pairs) >= 2:
-        by = compare([p["four-heads"] for p in pairs], [p["seq2seq"] for p in pairs], _final)
-        return head + f"Encoder-decoder minus four heads, whole sequences: {by.text()}."
-    gap = _final(seq2seq) - _final(heads)
-    return (head + f"Encoder-decoder minus four heads: {gap:+.2f} pp of sequences on one seed (seed "
-            f"{seq2seq.get('seed')}): one seed gives no verdict. The decoder brings two things the heads lack, "
-            f"{extra:,} more parameters of attention and feed-forward, and autoregression (each step sees the digits "
-            "already written); the four digits of a grid are drawn independently, so the digits already written "
-            "say nothing about the next one. This ablation does not separate the two (four heads with an MLP of "
-            "the decoder's size would).")
+        sequences = compare([h for _, h in pairs], [s for s, _ in pairs], _final)
+        digits = compare([h for _, h in pairs], [s for s, _ in pairs], lambda r: _final(r, "digit_acc"))
+        lines = [head, f"- Encoder-decoder minus four heads, whole sequences: {sequences.text()}; digits: "
+                       f"{digits.text()}."]
+    else:
+        s, h = pairs[0]
+        lines = [head, f"- Encoder-decoder minus four heads: {_final(s) - _final(h):+.2f} pp of sequences on one seed "
+                       f"(seed {s['seed']}): one seed gives no verdict."]
+    mixed = [s["seed"] for s, h in pairs if _processor(s) != _processor(h) or _processor(s) == "not recorded"]
+    if mixed:
+        lines.append(f"- On seed{'s' if len(mixed) > 1 else ''} {', '.join(map(str, mixed))} the two runs do not name "
+                     "the same processor (a record made before run records named it says none): part of such a "
+                     "difference may come from the machine's arithmetic, not the model.")
+    lines.append(f"- The decoder brings two things the heads lack: {extra:,} more parameters (its blocks, embeddings "
+                 "and output layer, against the heads' four linear layers), and autoregression (each step sees the "
+                 "digits already written). The four digits of a grid are drawn independently, so the digits already "
+                 "written say nothing about the next one. This ablation does not separate the two (four heads with "
+                 "an MLP of the decoder's size would).")
+    return "\n".join(lines)
 
 
 def mistakes_text(wrong: int, n_test: int, record: dict, precision: str) -> str:
@@ -193,7 +223,7 @@ def mistakes_text(wrong: int, n_test: int, record: dict, precision: str) -> str:
 
 
 def cross_attention_text(diagonal: list[float]) -> str:
-    shares = ", ".join(f"{d:.0%} in block {b + 1}" for b, d in enumerate(diagonal))
+    shares = ", ".join(f"{d:.1%} in block {b + 1}" for b, d in enumerate(diagonal))  # .0% would print 99.75 as 100
     return ("- Cross-attention: averaged over the test grids, the share of step k's attention that goes to quadrant "
             f"k is {shares}. " + ("In at least one block the diagonal holds most of it: step k reads quadrant k. What "
                                   "tells step k where to look (its step embedding, or the digits already written) "
@@ -207,8 +237,8 @@ def ink_text(ink_rows: list[list[str]], samples: int) -> str:
                      f"in the last block {last}× ({samples} test grids)." for name, first, last in ink_rows)
 
 
-def analysis(records: dict[str, dict], seed_runs: list[dict], *, profile: str = "full",
-             diagonal: list[float] | None = None, ink_rows: list | None = None, samples: int = 8) -> str:
+def analysis(records: dict[str, dict], seed_runs: list[dict], *, heads_runs: list[dict] | None = None,
+             profile: str = "full", diagonal: list[float] | None = None, ink_rows: list | None = None, samples: int = 8) -> str:
     """The chapter's analysis, every sentence from the records."""
     lines = []
     if "seq2seq" in records:
@@ -218,7 +248,7 @@ def analysis(records: dict[str, dict], seed_runs: list[dict], *, profile: str = 
                      f"{plural(len(run['epochs']), 'epoch')} in **{minutes(run):.1f} min** of training.")
         lines.append(target_text(seed_runs, profile))
         lines.append(writeup_text(run))
-    lines.append(ablation_text(records))
+    lines.append(ablation_text(seed_runs, heads_runs or []))
     if diagonal:
         lines.append(cross_attention_text(diagonal))
     if ink_rows:

@@ -70,17 +70,41 @@ def test_every_seed_holding_is_met_and_fewer_than_three_never():
 
 
 def test_the_ablation_on_one_seed_gives_no_verdict():
-    text = ch10.ablation_text({"seq2seq": record(1, 98.3), "four-heads": record(1, 97.6, name="four-heads",
-                                                                               params=150_000)})
+    text = ch10.ablation_text([record(1, 98.3)], [record(1, 97.6, name="four-heads", params=150_000)])
     assert "+0.70 pp of sequences on one seed (seed 1): one seed gives no verdict" in text
-    assert not VERDICT.search(text) and "+50,000" in text
+    assert not VERDICT.search(text) and "50,000 more parameters" in text and "97.60% (one seed)" in text
 
 
-def test_the_ablation_over_seeds_uses_the_paired_interval():
-    pairs = [{"seq2seq": record(s, 98.3 + d), "four-heads": record(s, 97.6, name="four-heads")}
-             for s, d in ((1, 0.0), (2, -1.5), (3, 1.2))]
-    text = ch10.ablation_text({"seq2seq": record(1, 98.3), "four-heads": record(1, 97.6, name="four-heads")}, pairs)
-    assert "within noise (3 seeds)" in text and "beyond" not in text
+def test_the_ablation_over_seeds_uses_the_paired_interval_on_the_seeds_both_ran():
+    seq2seq = [record(s, 98.3 + d) for s, d in ((1, 0.0), (2, -1.5), (3, 1.2), (4, 0.0))]
+    heads = [record(s, 97.6, name="four-heads") for s in (1, 2, 3)]
+    text = ch10.ablation_text(seq2seq, heads)
+    assert "whole sequences: +0.60 pp" in text and "paired over 3 seeds" in text and "within noise (3 seeds)" in text
+    assert "beyond" not in text and "97.60 ± 0.00% over 3 seeds" in text
+
+
+def test_the_ablation_beyond_noise_names_pairs_from_different_processors():
+    seq2seq = [dict(record(s, 98.3 + 0.01 * s), cpu="A") for s in (1, 2, 3)]
+    heads = [dict(record(s, 97.6, name="four-heads"), cpu="A" if s == 1 else "B") for s in (1, 2, 3)]
+    text = ch10.ablation_text(seq2seq, heads)
+    assert "beyond noise" in text and "On seeds 2, 3 the two runs do not name the same processor" in text
+    same = ch10.ablation_text(seq2seq, [dict(h, cpu="A") for h in heads])
+    assert "processor" not in same
+
+
+def test_the_ablation_missing_or_unpaired_says_so():
+    assert "no run of it in this profile" in ch10.ablation_text([record(1, 98.3)], [])
+    assert "no comparison" in ch10.ablation_text([], [record(1, 97.6, name="four-heads")])
+
+
+def test_same_recipe_keeps_this_run_and_the_sweeps_other_seeds_of_that_recipe_only():
+    own = dict(record(1, 98.0), precision="bf16", recipe={"a": 1})
+    swept = [dict(record(s, 97.0), precision=p, recipe=r, name=n) for s, p, r, n in
+             ((1, "bf16", {"a": 1}, "seq2seq"), (2, "bf16", {"a": 1}, "seq2seq"), (3, "fp32", {"a": 1}, "seq2seq"),
+              (4, "bf16", {"a": 2}, "seq2seq"), (5, "bf16", {"a": 1}, "four-heads"))]
+    assert [r["seed"] for r in ch10.same_recipe("seq2seq", own, swept, {"a": 1}, "bf16")] == [1, 2]
+    assert ch10.same_recipe("seq2seq", own, swept, {"a": 1}, "bf16")[0] is own
+    assert [r["seed"] for r in ch10.same_recipe("four-heads", None, swept, {"a": 1}, "bf16")] == [5]
 
 
 def test_the_mistakes_are_tied_to_the_headline():
@@ -109,9 +133,10 @@ def test_the_search_compares_each_candidate_with_the_chosen_one_paired(monkeypat
 
 
 def test_the_analysis_on_one_run_never_says_met():
-    records = {"seq2seq": record(1, 98.4), "four-heads": record(1, 97.0, name="four-heads")}
-    text = ch10.analysis(records, [records["seq2seq"]], diagonal=[0.3, 0.7], ink_rows=[["seq2seq", "1.5", "1.2"]])
-    assert "**met**" not in text and "one seed gives no verdict" in text and "70% in block 2" in text
+    records = {"seq2seq": record(1, 98.4)}
+    text = ch10.analysis(records, [records["seq2seq"]], heads_runs=[record(1, 97.0, name="four-heads")],
+                         diagonal=[0.3, 0.7], ink_rows=[["seq2seq", "1.5", "1.2"]])
+    assert "**met**" not in text and "one seed gives no verdict" in text and "70.0% in block 2" in text
     assert "ink gets 1.5×" in text
 
 
@@ -160,8 +185,8 @@ def test_the_results_table_reports_the_last_epoch_never_the_best_on_test():
 
 
 def test_cross_attention_on_the_diagonal_names_no_cause_it_did_not_measure():
-    text = ch10.cross_attention_text([1.0, 0.87])
-    assert "100% in block 1, 87% in block 2" in text and "step k reads quadrant k" in text
+    text = ch10.cross_attention_text([0.9975, 0.87])
+    assert "99.8% in block 1, 87.0% in block 2" in text and "step k reads quadrant k" in text
     assert "does not separate" in text and "has learnt" not in text
 
 
