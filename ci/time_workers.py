@@ -2,7 +2,7 @@
 over 1, `mnistkit.parallel.Ahead`), on this machine: its last full run in `outputs/` is one of the two, a rerun the
 other.
 
-    python ci/time_workers.py 05 07 10   # rerun each the other way (train), compare, write the table
+    python ci/time_workers.py 01 05 07   # rerun each the other way (train), compare, write the table
     python ci/time_workers.py            # compare again after a chapter's rerun in outputs/ (no training)
 
 Runs each chapter in the full profile the other way from its last full run in `outputs/` (side by side there: now
