@@ -134,8 +134,7 @@ def target_text(seed_runs: list[dict], profile: str = "full") -> str:
     fast = sum(minutes(r) < MINUTES for r in runs)
     both = sum(_final(r) >= TARGET and minutes(r) < MINUTES for r in runs)
     per_seed = "; ".join(f"seed {r['seed']}: {_final(r):.2f}% of sequences, {_final(r, 'digit_acc'):.2f}% of digits, "
-                         f"{minutes(r):.1f} training min ({r.get('threads', '?')} "
-                         f"thread{'s' if r.get('threads') != 1 else ''})" for r in runs)
+                         f"{minutes(r):.1f} training min ({_threads_on(r)})" for r in runs)
     met = both == len(runs) >= 3
     quick = "" if profile == "full" else " (quick profile: not a real attempt)"
     seeds = f"{len(runs)} seed" + ("" if len(runs) == 1 else "s")
@@ -173,6 +172,13 @@ def same_recipe(name: str, own: dict | None, swept: list[dict], recipe: dict, pr
 
 def _processor(run: dict) -> str:
     return run.get("cpu") or run.get("gpu") or "not recorded"
+
+
+def _threads_on(run: dict) -> str:
+    """E.g. "2 threads on Intel(R) Xeon(R) Processor"; records made before they named their processor say so."""
+    threads = plural(run["threads"], "thread") if "threads" in run else "threads not recorded"
+    processor = _processor(run)
+    return f"{threads}, processor not recorded" if processor == "not recorded" else f"{threads} on {processor}"
 
 
 def ablation_text(seq2seq_runs: list[dict], heads_runs: list[dict]) -> str:

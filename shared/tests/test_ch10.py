@@ -69,6 +69,11 @@ def test_every_seed_holding_is_met_and_fewer_than_three_never():
     assert "quick profile" in ch10.target_text([record(1, 50.0)], profile="quick")
 
 
+def test_each_seed_of_the_target_names_its_threads_and_processor():
+    text = ch10.target_text([dict(record(1, 98.4), cpu="Intel(R) Xeon(R) Processor"), record(2, 98.3)])
+    assert "(2 threads on Intel(R) Xeon(R) Processor)" in text and "(2 threads, processor not recorded)" in text
+
+
 def test_the_ablation_on_one_seed_gives_no_verdict():
     text = ch10.ablation_text([record(1, 98.3)], [record(1, 97.6, name="four-heads", params=150_000)])
     assert "+0.70 pp of sequences on one seed (seed 1): one seed gives no verdict" in text
