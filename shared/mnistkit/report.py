@@ -228,9 +228,9 @@ def chapter_summary(root: Path) -> str:
     """The README's chapter table: one headline row per chapter, from the saved metrics (and, for the chapters that
     train nothing, the executed notebook)."""
     header = ["chapter", "claim", "seeds", "params", "mean % (± std)", "worst %", "holding", "the write-up",
-              "Run All, min (threads)"]
+              "Run All, min (threads)", "its notebook's Run All, min (threads, CPU)"]
     rows, parity = [], []
-    minutes = run_all_minutes(root)
+    minutes, committed = run_all_minutes(root), notebook_minutes(root)
     for stem in HEADLINES:
         path = root / stem / "metrics.json"
         if HEADLINES[stem] is None:
@@ -244,7 +244,7 @@ def chapter_summary(root: Path) -> str:
 
             row[1] += f" (the capstone); {ch06.frontier_short(frontier_points(root) or {})}"
         if row:
-            rows.append(row + [minutes.get(stem, "–")])
+            rows.append(row + [minutes.get(stem, "–"), committed.get(stem, "–")])
     if not rows:
         return "_No full run recorded yet: run `make course`._"
     text = markdown_table(header, rows)
@@ -264,12 +264,41 @@ def run_all_minutes(root: Path) -> dict[str, str]:
     """Each chapter's Run All in the last recorded course run (`course_run.json`), e.g. "53 (1)" or "0.4 (1)": minutes and the
     threads it had; chapters that did not finish there have no entry."""
     run = _course_record(root)
-
-    def shown(minutes: float) -> str:  # a chapter under 10 minutes keeps its tenth: 0.4, not 0
-        return f"{minutes:.1f}" if minutes < 10 else f"{minutes:.0f}"
-
-    return {n["stem"]: f"{shown(n['seconds'] / 60)} ({n.get('threads', '?')})" for n in run.get("notebooks", [])
+    return {n["stem"]: f"{_shown_minutes(n['seconds'] / 60)} ({n.get('threads', '?')})" for n in run.get("notebooks", [])
             if n.get("status") == "ok" and n.get("seconds") is not None}
+
+
+def _shown_minutes(minutes: float) -> str:
+    """A chapter under 10 minutes keeps its tenth: 0.4, not 0."""
+    return f"{minutes:.1f}" if minutes < 10 else f"{minutes:.0f}"
+
+
+def notebook_minutes(root: Path) -> dict[str, str]:
+    """Each chapter's Run All as its executed notebook in `outputs/` records it (papermill's duration): the run the
+    table's numbers come from, which is the course run's or a later rerun of the chapter. With the cores its runs
+    used (threads × runs side by side) and the processor its run records name, e.g. "20 (2, Intel Xeon)"; a chapter
+    that trains nothing, or records made before they named their processor, show what is known."""
+    from .course import previous_seconds
+
+    shown = {}
+    for stem in HEADLINES:
+        seconds = previous_seconds(root, stem)
+        if not seconds:
+            continue
+        path = root / stem / "metrics.json"
+        runs = [r for r in (load_metrics(path)["runs"] if path.exists() else []) if "same_run_as" not in r]
+        cores = max((r.get("threads", 1) * r.get("workers", 1) for r in runs), default=None)
+        cpus = sorted({_short_cpu(r["cpu"]) for r in runs if r.get("cpu")})
+        known = ([str(cores)] if cores else []) + cpus
+        shown[stem] = _shown_minutes(seconds / 60) + (f" ({', '.join(known)})" if known else "")
+    return shown
+
+
+def _short_cpu(name: str) -> str:
+    """'Intel(R) Xeon(R) Processor' -> 'Intel Xeon'; 'AMD EPYC 9B14' stays."""
+    for noise in ("(R)", "(TM)", " Processor", " CPU"):
+        name = name.replace(noise, "")
+    return " ".join(name.split())
 
 
 def side_by_side_text(root: Path) -> str:

@@ -268,8 +268,27 @@ def test_the_chapter_table_shows_each_chapter_s_run_all_time_from_the_course_rec
         {"stem": "07_positional_encoding", "seconds": None, "status": "running", "threads": 1}]}))
     assert run_all_minutes(tmp_path) == {"05_strided_convs": "53 (1)", "00_data_tour": "0.4 (1)"}
     table = chapter_summary(tmp_path)
-    assert "Run All, min (threads)" in table and table.splitlines()[-1].endswith("| 53 (1) |")
+    assert "Run All, min (threads)" in table and table.splitlines()[-1].endswith("| 53 (1) | – |")
     assert run_all_minutes(tmp_path / "nowhere") == {}
+
+
+def test_the_chapter_table_shows_the_run_all_of_the_notebook_its_numbers_come_from(tmp_path):
+    """A chapter rerun since the course run: its executed notebook's duration, the cores its runs used (threads ×
+    runs side by side) and the processor they name; a record without a processor shows the cores alone."""
+    import nbformat
+
+    from mnistkit.report import chapter_summary, notebook_minutes
+    save_metrics(tmp_path / "05_strided_convs", "05_strided_convs",
+                 [run_record("ours-seed1", 7849, HISTORY, seed=1, headline=True, threads=1, workers=2,
+                             cpu="Intel(R) Xeon(R) Processor")])
+    save_metrics(tmp_path / "02_less_dropout", "02_less_dropout", [run_record("a", 10, HISTORY, seed=1, threads=1)])
+    for stem, seconds in (("05_strided_convs", 1453.5), ("02_less_dropout", 226.0), ("00_data_tour", 17.0)):
+        (tmp_path / stem).mkdir(exist_ok=True)
+        nbformat.write(nbformat.v4.new_notebook(metadata={"papermill": {"duration": seconds}}),
+                       tmp_path / stem / f"{stem}.ipynb")
+    assert notebook_minutes(tmp_path) == {"05_strided_convs": "24 (2, Intel Xeon)", "02_less_dropout": "3.8 (1)",
+                                          "00_data_tour": "0.3"}
+    assert "its notebook's Run All, min (threads, CPU)" in chapter_summary(tmp_path)
 
 
 def test_a_chapter_run_side_by_side_states_its_run_all_beside_its_runs_added_up(tmp_path):
