@@ -144,7 +144,8 @@ def per_batch(scheduler) -> PerBatch:
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
                loss_fn: LossFn = F.cross_entropy, precision: str = "fp32", scaler=None,
                teacher_forcing: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """One step on one batch (pytorch/examples' mnist `train()`): forward, loss, zero_grad, backward, step.
+    """One step on one batch, as pytorch/examples' mnist `train()` takes it (which clears the gradients first):
+    forward, loss, zero_grad, backward, step.
     `x` is the normalized batch; returns the output (fp32) and the loss, for the running metrics of `train_epoch`."""
     with autocast(precision, x.device):  # fp32: as written; bf16/fp16: the forward's matrix products in low precision
         output = model(x, y) if teacher_forcing else model(x)  # teacher forcing: a sequence model reads y's past
