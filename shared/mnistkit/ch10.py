@@ -211,8 +211,8 @@ def ablation_text(seq2seq_runs: list[dict], heads_runs: list[dict]) -> str:
         lines.append(f"- On seed{'s' if len(mixed) > 1 else ''} {', '.join(map(str, mixed))} the two runs do not name "
                      "the same processor (a record made before run records named it says none): part of such a "
                      "difference may come from the machine's arithmetic, not the model.")
-    lines.append(f"- The decoder brings two things the heads lack: {extra:,} more parameters (its blocks, embeddings "
-                 "and output layer, against the heads' four linear layers), and autoregression (each step sees the "
+    lines.append(f"- The decoder brings two things the heads lack: {extra:,} more parameters (its blocks, embeddings, "
+                 "final LayerNorm and output layer, against the heads' four linear layers), and autoregression (each step sees the "
                  "digits already written). The four digits of a grid are drawn independently, so the digits already "
                  "written say nothing about the next one. This ablation does not separate the two (four heads with "
                  "an MLP of the decoder's size would).")
