@@ -174,6 +174,12 @@ def _processor(run: dict) -> str:
     return run.get("cpu") or run.get("gpu") or "not recorded"
 
 
+def _processor_said(run: dict) -> str:
+    processor = _processor(run)
+    return "a processor its record does not name (made before records named it)" if processor == "not recorded" \
+        else processor
+
+
 def _threads_on(run: dict) -> str:
     """E.g. "2 threads on Intel(R) Xeon(R) Processor"; records made before they named their processor say so."""
     threads = plural(run["threads"], "thread") if "threads" in run else "threads not recorded"
@@ -190,32 +196,40 @@ def ablation_text(seq2seq_runs: list[dict], heads_runs: list[dict]) -> str:
     heads = sorted(heads_runs, key=lambda r: r["seed"])
     by_seed = {r["seed"]: r for r in seq2seq_runs}
     pairs = [(by_seed[h["seed"]], h) for h in heads if h["seed"] in by_seed]
-    head = (f"- Four independent heads on the same encoder, {heads[0]['params']:,} parameters: "
+    head = (f"- Four independent heads on the same encoder (the same architecture and, for a seed, the same initial "
+            f"weights, trained apart), {heads[0]['params']:,} parameters: "
             f"{summarize([_final(r) for r in heads]).text()} of sequences, "
             f"{summarize([_final(r, 'digit_acc') for r in heads]).text()} of digits (seed"
             f"{'s' if len(heads) > 1 else ''} {', '.join(str(r['seed']) for r in heads)}).")
     if not pairs:
         return head + " No seed of the encoder-decoder ran beside them: no comparison."
     extra = pairs[0][0]["params"] - heads[0]["params"]
+    brings = (f"{extra:,} more parameters (its blocks, embeddings, final LayerNorm and output layer, against the heads' "
+              "four linear layers), cross-attention that lets every step read all four quadrants (head k reads only "
+              "quadrant k's vector), and autoregression (each step sees the digits already written; the four digits "
+              "of a grid are drawn almost independently, so those say almost nothing about the next one)")
     if len(pairs) >= 2:
         sequences = compare([h for _, h in pairs], [s for s, _ in pairs], _final)
         digits = compare([h for _, h in pairs], [s for s, _ in pairs], lambda r: _final(r, "digit_acc"))
         lines = [head, f"- Encoder-decoder minus four heads, whole sequences: {sequences.text()}; digits: "
                        f"{digits.text()}."]
+        if sequences.beyond_noise:
+            lines.append(f"- The decoder brings {brings}. This ablation does not separate them (four heads with an "
+                         "MLP of the decoder's size would).")
+        else:
+            bound = max(abs(sequences.low), abs(sequences.high))
+            lines.append(f"- What the decoder adds: nothing measurable over these {len(pairs)} seeds (the interval "
+                         f"allows a gain or a loss of up to {bound:.2f} pp of sequences). It brings {brings}; on this "
+                         "task the four heads read as many grids right without them.")
     else:
         s, h = pairs[0]
         lines = [head, f"- Encoder-decoder minus four heads: {_final(s) - _final(h):+.2f} pp of sequences on one seed "
-                       f"(seed {s['seed']}): one seed gives no verdict."]
-    mixed = [s["seed"] for s, h in pairs if _processor(s) != _processor(h) or _processor(s) == "not recorded"]
+                       f"(seed {s['seed']}): one seed gives no verdict. The decoder brings {brings}."]
+    mixed = [f"seed {s['seed']}: encoder-decoder on {_processor_said(s)}, four heads on {_processor_said(h)}"
+             for s, h in pairs if _processor(s) != _processor(h) or _processor(s) == "not recorded"]
     if mixed:
-        lines.append(f"- On seed{'s' if len(mixed) > 1 else ''} {', '.join(map(str, mixed))} the two runs do not name "
-                     "the same processor (a record made before run records named it says none): part of such a "
+        lines.append("- Not every pair ran on one processor (" + "; ".join(mixed) + "): part of such a pair's "
                      "difference may come from the machine's arithmetic, not the model.")
-    lines.append(f"- The decoder brings two things the heads lack: {extra:,} more parameters (its blocks, embeddings, "
-                 "final LayerNorm and output layer, against the heads' four linear layers), and autoregression (each step sees the "
-                 "digits already written). The four digits of a grid are drawn independently, so the digits already "
-                 "written say nothing about the next one. This ablation does not separate the two (four heads with "
-                 "an MLP of the decoder's size would).")
     return "\n".join(lines)
 
 
@@ -230,17 +244,22 @@ def mistakes_text(wrong: int, n_test: int, record: dict, precision: str) -> str:
 
 def cross_attention_text(diagonal: list[float]) -> str:
     shares = ", ".join(f"{d:.1%} in block {b + 1}" for b, d in enumerate(diagonal))  # .0% would print 99.75 as 100
+    most = [b + 1 for b, d in enumerate(diagonal) if d > 0.5]
+    where = "In every block" if len(most) == len(diagonal) else f"In block{'s' if len(most) > 1 else ''} " + \
+        ", ".join(map(str, most))
     return ("- Cross-attention: averaged over the test grids, the share of step k's attention that goes to quadrant "
-            f"k is {shares}. " + ("In at least one block the diagonal holds most of it: step k reads quadrant k. What "
+            f"k is {shares}. " + (f"{where} the diagonal holds most of it: step k reads quadrant k. What "
                                   "tells step k where to look (its step embedding, or the digits already written) "
-                                  "this measurement does not separate." if max(diagonal) > 0.5 else
+                                  "this measurement does not separate." if most else
                                   "No block puts most of its weight on the diagonal: the decoder did not learn a clean "
                                   "step-to-quadrant lookup; the quadrant reaches it in another way."))
 
 
 def ink_text(ink_rows: list[list[str]], samples: int) -> str:
     return "\n".join(f"- {name}: in the encoder's first block, ink gets {first}× its share of the image's attention; "
-                     f"in the last block {last}× ({samples} test grids)." for name, first, last in ink_rows)
+                     f"in the last block {last}× ({samples} test grids). Above 1 alone does not show that attention "
+                     "follows the strokes: a map that favours the centre of each digit scores above 1 too."
+                     for name, first, last in ink_rows)
 
 
 def analysis(records: dict[str, dict], seed_runs: list[dict], *, heads_runs: list[dict] | None = None,

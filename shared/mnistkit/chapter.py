@@ -91,8 +91,9 @@ def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precis
 
 def expected_time(chapter: str, threads: int, record: Path | None = None, cpu: str | None = None,
                   workers: int = 1) -> str:
-    """How long Run All of `chapter` took in the course's last recorded full run (`outputs/course_run.json`), and
-    that time scaled to `threads` (more threads than the run had are assumed to help in proportion, which is at
+    """How long Run All of `chapter` took in its last full run: the course's last recorded one (`outputs/course_run.json`),
+    or the chapter's own notebook in `outputs/` where it ran in full again since (papermill's duration; the course's
+    record would time the chapter as it was), and that time scaled to `threads` (more threads than the run had are assumed to help in proportion, which is at
     best an upper bound on the gain), so nobody starts a long chapter unawares; "" when no run is recorded. `cpu`:
     this machine's CPU; another model than the record's is said, since per core they can differ severalfold.
     `workers`: independent runs trained side by side, one thread each, count as that many threads."""
@@ -103,21 +104,30 @@ def expected_time(chapter: str, threads: int, record: Path | None = None, cpu: s
 
     path = record or outputs_root("full") / "course_run.json"
     # While a course run rewrites the record, this chapter is "running" in it: the finished run before it speaks.
+    course, run = {}, None
     for candidate in (path, path.with_name(PREVIOUS_RECORD)):
         try:
             course = json.loads(candidate.read_text())
             run = next(n for n in course["notebooks"] if n["stem"] == chapter and n.get("status") == "ok")
             break
         except (OSError, ValueError, KeyError, StopIteration):
-            continue
+            course, run = {}, None
+    own = _own_last_run(path.parent / chapter, chapter)
+    if own and (run is None or _utc(own["end"]) > _utc(course.get("finished"))):
+        # The chapter ran in full again since that course run (its notebook in outputs/ is that run): its time is
+        # the one of the chapter as it is now.
+        minutes, ran_with, machine = own["seconds"] / 60, own["threads"], {"cpu": own["cpu"]} if own["cpu"] else {}
+        text = (f"expected time: Run All took {minutes:.0f} min in this chapter's last full run ({own['end'][:10]}, "
+                f"{own['cpu'] or 'its machine'}, {plural(ran_with, 'thread')})")
+    elif run is not None:
+        minutes, ran_with = run["seconds"] / 60, run.get("threads", 1)
+        machine = course.get("machine", {})
+        where = f"{machine.get('cpu', 'a')} CPU, {plural(machine.get('cores', 0), 'core')}" if machine else "its machine"
+        beside = "alone" if chapter in ALONE else f"{course.get('jobs', 1)} chapters at a time"  # ALONE never share
+        text = (f"expected time: Run All took {minutes:.0f} min in the course's last full run ({where}, "
+                f"{plural(ran_with, 'thread')}, {beside})")
     else:
         return ""
-    minutes, ran_with = run["seconds"] / 60, run.get("threads", 1)
-    machine = course.get("machine", {})
-    where = f"{machine.get('cpu', 'a')} CPU, {plural(machine.get('cores', 0), 'core')}" if machine else "its machine"
-    beside = "alone" if chapter in ALONE else f"{course.get('jobs', 1)} chapters at a time"  # ALONE never share
-    text = (f"expected time: Run All took {minutes:.0f} min in the course's last full run ({where}, "
-            f"{plural(ran_with, 'thread')}, {beside})")
     cores = max(threads, workers)
     if cores != ran_with:
         scaled = minutes * ran_with / max(cores, 1)
@@ -128,6 +138,35 @@ def expected_time(chapter: str, threads: int, record: Path | None = None, cpu: s
     if cpu and machine.get("cpu") and cpu != machine["cpu"]:
         text += f"; this machine's CPU is another ({cpu}): its time per core can differ severalfold"
     return text
+
+
+def _own_last_run(folder: Path, chapter: str) -> dict | None:
+    """The chapter's executed notebook in `folder` (papermill's duration and end time), the cores its runs used
+    (threads x runs side by side) and the processor they name; None without it or without run records."""
+    import nbformat
+
+    from .metrics import load_metrics
+
+    try:
+        meta = nbformat.read(folder / f"{chapter}.ipynb", as_version=4).metadata.get("papermill", {})
+        runs = [r for r in load_metrics(folder / "metrics.json")["runs"] if "same_run_as" not in r]
+    except (OSError, ValueError, KeyError):
+        return None
+    if not meta.get("duration") or not meta.get("end_time") or not runs:
+        return None
+    return {"seconds": float(meta["duration"]), "end": str(meta["end_time"]),
+            "threads": max(r.get("threads", 1) * r.get("workers", 1) for r in runs),
+            "cpu": next((r["cpu"] for r in runs if r.get("cpu")), None)}
+
+
+def _utc(stamp: str | None):
+    """An ISO time as UTC (papermill writes naive UTC, the course record an offset); the earliest time for None."""
+    from datetime import datetime, timezone
+
+    if not stamp:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    moment = datetime.fromisoformat(stamp)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def plural(n: int, word: str) -> str:

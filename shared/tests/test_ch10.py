@@ -86,15 +86,20 @@ def test_the_ablation_over_seeds_uses_the_paired_interval_on_the_seeds_both_ran(
     text = ch10.ablation_text(seq2seq, heads)
     assert "whole sequences: +0.60 pp" in text and "paired over 3 seeds" in text and "within noise (3 seeds)" in text
     assert "beyond" not in text and "97.60 ± 0.00% over 3 seeds" in text
+    assert "What the decoder adds: nothing measurable over these 3 seeds (the interval allows a gain or a loss of up to" \
+        in text
 
 
 def test_the_ablation_beyond_noise_names_pairs_from_different_processors():
     seq2seq = [dict(record(s, 98.3 + 0.01 * s), cpu="A") for s in (1, 2, 3)]
     heads = [dict(record(s, 97.6, name="four-heads"), cpu="A" if s == 1 else "B") for s in (1, 2, 3)]
     text = ch10.ablation_text(seq2seq, heads)
-    assert "beyond noise" in text and "On seeds 2, 3 the two runs do not name the same processor" in text
+    assert "beyond noise" in text and "does not separate them" in text and "nothing measurable" not in text
+    assert "(seed 2: encoder-decoder on A, four heads on B; seed 3: encoder-decoder on A, four heads on B)" in text
     same = ch10.ablation_text(seq2seq, [dict(h, cpu="A") for h in heads])
     assert "processor" not in same
+    unrecorded = ch10.ablation_text([record(s, 98.3) for s in (1, 2)], heads[:2])
+    assert "seed 1: encoder-decoder on a processor its record does not name" in unrecorded
 
 
 def test_the_ablation_missing_or_unpaired_says_so():
@@ -191,7 +196,8 @@ def test_the_results_table_reports_the_last_epoch_never_the_best_on_test():
 
 def test_cross_attention_on_the_diagonal_names_no_cause_it_did_not_measure():
     text = ch10.cross_attention_text([0.9975, 0.87])
-    assert "99.8% in block 1, 87.0% in block 2" in text and "step k reads quadrant k" in text
+    assert "99.8% in block 1, 87.0% in block 2" in text and "In every block the diagonal" in text
+    assert "In block 2 the diagonal" in ch10.cross_attention_text([0.3, 0.7]) and "step k reads quadrant k" in text
     assert "does not separate" in text and "has learnt" not in text
 
 

@@ -200,3 +200,35 @@ def test_during_a_course_run_the_expected_time_comes_from_the_finished_run_befor
     running.write_text(json.dumps({"jobs": 2, "status": "running", "notebooks": [
         {"stem": "05_strided_convs", "seconds": None, "status": "running", "threads": 1}]}))
     assert "Run All took 10 min" in expected_time("05_strided_convs", 1, running)
+
+
+def test_a_chapter_run_again_since_the_course_run_expects_its_own_last_time(tmp_path):
+    """The chapter's notebook in outputs/ ended after the course run finished: its own Run All (the chapter as it is
+    now), with the cores its runs used and the processor they name; an older notebook leaves the course's."""
+    import json
+
+    import nbformat
+
+    from mnistkit.chapter import expected_time
+    from mnistkit.metrics import run_record, save_metrics
+
+    record = tmp_path / "course_run.json"
+    record.write_text(json.dumps({"jobs": 2, "finished": "2026-12-02T13:13:48+00:00",
+                                  "machine": {"cpu": "AMD EPYC", "cores": 2},
+                                  "notebooks": [{"stem": "10_stacked_seq2seq", "seconds": 2913.1, "status": "ok",
+                                                 "threads": 2}]}))
+    folder = tmp_path / "10_stacked_seq2seq"
+    save_metrics(folder, "10_stacked_seq2seq", [run_record("seq2seq", 10, [{"epoch": 1, "test_acc": 1.0, "seconds": 60.0}], seed=1,
+                                                           threads=2, cpu="Intel(R) Xeon(R) Processor")])
+
+    def executed(end: str) -> None:
+        book = nbformat.v4.new_notebook(metadata={"papermill": {"duration": 1171.3, "end_time": end}})
+        nbformat.write(book, folder / "10_stacked_seq2seq.ipynb")
+
+    executed("2026-12-04T16:12:10.5")
+    text = expected_time("10_stacked_seq2seq", 2, record)
+    assert text == ("expected time: Run All took 20 min in this chapter's last full run (2026-12-04, Intel(R) Xeon(R) "
+                    "Processor, 2 threads)")
+    assert "another (AMD EPYC)" in expected_time("10_stacked_seq2seq", 2, record, cpu="AMD EPYC")
+    executed("2026-12-01T10:00:00")  # before the course run: the course's time
+    assert "49 min in the course's last full run" in expected_time("10_stacked_seq2seq", 2, record)
