@@ -91,11 +91,12 @@ def start(chapter: str, *, profile: str, seed: int, device: str = "auto", precis
 
 def expected_time(chapter: str, threads: int, record: Path | None = None, cpu: str | None = None,
                   workers: int = 1) -> str:
-    """How long Run All of `chapter` took in its last full run: the course's last recorded one (`outputs/course_run.json`),
-    or the chapter's own notebook in `outputs/` where it ran in full again since (papermill's duration; the course's
-    record would time the chapter as it was), and that time scaled to `threads` (more threads than the run had are assumed to help in proportion, which is at
-    best an upper bound on the gain), so nobody starts a long chapter unawares; "" when no run is recorded. `cpu`:
-    this machine's CPU; another model than the record's is said, since per core they can differ severalfold.
+    """How long Run All of `chapter` took in its last full run: the course's last recorded one
+    (`outputs/course_run.json`), or the chapter's own notebook in `outputs/` where it ran in full again since
+    (papermill's duration; the course's record would time the chapter as it was), and that time scaled to `threads`
+    (more threads than the run had are assumed to help in proportion, which is at best an upper bound on the gain),
+    so nobody starts a long chapter unawares; "" when no run is recorded. `cpu`: this machine's CPU; another model
+    than the record's is said, since per core they can differ severalfold.
     `workers`: independent runs trained side by side, one thread each, count as that many threads."""
     import json
 
@@ -145,7 +146,7 @@ def _own_last_run(folder: Path, chapter: str) -> dict | None:
     (threads x runs side by side) and the processor they name; None without it or without run records."""
     import nbformat
 
-    from .metrics import load_metrics
+    from .metrics import load_metrics, run_cores
 
     try:
         meta = nbformat.read(folder / f"{chapter}.ipynb", as_version=4).metadata.get("papermill", {})
@@ -155,7 +156,7 @@ def _own_last_run(folder: Path, chapter: str) -> dict | None:
     if not meta.get("duration") or not meta.get("end_time") or not runs:
         return None
     return {"seconds": float(meta["duration"]), "end": str(meta["end_time"]),
-            "threads": max(r.get("threads", 1) * r.get("workers", 1) for r in runs),
+            "threads": run_cores(runs),
             "cpu": next((r["cpu"] for r in runs if r.get("cpu")), None)}
 
 

@@ -55,6 +55,12 @@ def save_metrics(folder: str | Path, stem: str, runs: list[dict]) -> Path:
     return write_json(Path(folder) / "metrics.json", obj)
 
 
+def run_cores(runs: list[dict]) -> int | None:
+    """The cores a chapter's training runs used at most: each run's threads times the runs trained side by side
+    (`workers`); None without runs."""
+    return max((r.get("threads", 1) * r.get("workers", 1) for r in runs), default=None)
+
+
 def load_metrics(path: str | Path) -> dict:
     obj = json.loads(Path(path).read_text())
     validate_metrics(obj)

@@ -16,6 +16,7 @@ from .metrics import (
     load_metrics,
     markdown_table,
     one_per_seed,
+    run_cores,
     seeds_summary,
     sweep_runs,
 )
@@ -287,7 +288,7 @@ def notebook_minutes(root: Path) -> dict[str, str]:
             continue
         path = root / stem / "metrics.json"
         runs = [r for r in (load_metrics(path)["runs"] if path.exists() else []) if "same_run_as" not in r]
-        cores = max((r.get("threads", 1) * r.get("workers", 1) for r in runs), default=None)
+        cores = run_cores(runs)
         cpus = sorted({_short_cpu(r["cpu"]) for r in runs if r.get("cpu")})
         known = ([str(cores)] if cores else []) + cpus
         shown[stem] = _shown_minutes(seconds / 60) + (f" ({', '.join(known)})" if known else "")
