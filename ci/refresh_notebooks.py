@@ -2,12 +2,14 @@
 
     python ci/refresh_notebooks.py          # copy checked-cell outputs from build/quick/outputs/, strip the rest
     python ci/refresh_notebooks.py 05 07    # only the notebooks whose names start with these
-    python ci/refresh_notebooks.py --check  # exit 1 if a notebook carries outputs it should not (or lacks them)
+    python ci/refresh_notebooks.py --check  # exit 1 if a notebook carries outputs it should not (or lacks them),
+                                            # or a cell lacks its id (JupyterLab would add one on save)
 
 Run `python -m mnistkit.course --profile quick` first: the outputs of the cells marked
 `# NBVAL_CHECK_OUTPUT` are taken from those executed copies, so nbval compares CI's run with a real run.
 """
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -32,6 +34,16 @@ def problems(nb) -> list[str]:
             found.append(f"cell {i} is marked for nbval but has no stored output and execution count")
         if not is_checked(cell) and cell.outputs:
             found.append(f"cell {i} stores outputs (only {MARK} cells may)")
+    return found
+
+
+def id_problems(text: str) -> list[str]:
+    """Cells without a unique id, read from the file's own JSON: nbformat fills missing ids on read, and
+    JupyterLab on save, so a student who opens and saves the notebook would otherwise see a git diff."""
+    cells = json.loads(text)["cells"]
+    found = [f"cell {i} has no id" for i, cell in enumerate(cells) if not cell.get("id")]
+    ids = [cell["id"] for cell in cells if cell.get("id")]
+    found += [f"cell id {cid!r} is used {ids.count(cid)} times" for cid in sorted(set(ids)) if ids.count(cid) > 1]
     return found
 
 
@@ -63,7 +75,8 @@ def main() -> int:
         if args.only and not any(path.name.startswith(prefix) for prefix in args.only):
             continue
         if args.check:
-            for p in problems(nbformat.read(path, as_version=4)):
+            text = path.read_text(encoding="utf-8")
+            for p in id_problems(text) + problems(nbformat.reads(text, as_version=4)):
                 print(f"{path.name}: {p}")
                 bad += 1
         else:

@@ -1,4 +1,6 @@
 """The notebooks themselves: tidy sources, papermill parameters, and bad values stopped with clear messages."""
+import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -20,6 +22,19 @@ def test_sources_are_stripped_except_nbval_checked_cells():
     result = subprocess.run([sys.executable, str(REPO_ROOT / "ci" / "refresh_notebooks.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_the_tidiness_check_finds_cells_without_a_unique_id():
+    """CI's browser check failed once on two new cells without ids (JupyterLab adds them on save, so the saved
+    notebook differed from git's); `refresh_notebooks.py --check`, which make test runs, now finds them first."""
+    spec = importlib.util.spec_from_file_location("refresh_notebooks", REPO_ROOT / "ci" / "refresh_notebooks.py")
+    refresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(refresh)
+    cells = [{"cell_type": "markdown", "id": "a1", "metadata": {}, "source": "x"},
+             {"cell_type": "markdown", "metadata": {}, "source": "y"},
+             {"cell_type": "markdown", "id": "a1", "metadata": {}, "source": "z"}]
+    assert refresh.id_problems(json.dumps({"cells": cells})) == ["cell 1 has no id", "cell id 'a1' is used 2 times"]
+    assert refresh.id_problems(json.dumps({"cells": cells[:2] + [{**cells[2], "id": "b2"}]})) == ["cell 1 has no id"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
