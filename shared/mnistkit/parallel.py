@@ -94,11 +94,13 @@ class Ahead:
     it has not started. A worker's run prints its line per epoch into a buffer; `result` prints those lines when
     it collects the run, so the cell that collects it shows what the run showed, whichever process trained it.
 
-    From the start, this process trains with one thread, as the workers do, so every run has the history it has
-    one after the other with one thread (`make course`'s lanes), and a record made after collecting a run says the
-    threads it trained with. When the last run is collected the workers end; this process keeps one thread until
-    `close()` (or the end of a `with` block). One worker (or a single run): nothing starts, the threads stay; every
-    `result` trains here, one after the other, with this process's threads."""
+    Every run trains with one thread, wherever it trains and however many `workers` there are: from the start this
+    process trains with one thread, as the workers do, so `workers` changes how long a chapter takes, never its
+    numbers (each run has the history it has one after the other with one thread, as in `make course`'s lanes), and
+    a record made after collecting a run says the threads it trained with. When the last run is collected the
+    workers end; this process keeps one thread until `close()` (or the end of a `with` block). One worker: nothing
+    starts, every `result` trains here, one after the other, still with one thread. A single run has nothing to
+    run beside it and nothing to agree with: it trains here with this process's threads."""
 
     def __init__(self, fn: Callable, calls: dict[str, dict], workers: int | None = None):
         workers = default_workers() if workers is None else workers
@@ -109,11 +111,15 @@ class Ahead:
         self.futures: dict[str, Future] = {}  # started by a worker, not collected yet
         self.lock = threading.Lock()
         self.pool, self.threads, self.feeders = None, None, []
-        if workers > 1 and len(self.calls) > 1:  # one run: nothing to run beside it, so it trains here
+        if len(self.calls) > 1:  # one thread a run, so the histories do not depend on `workers`
             import torch
 
             self.threads = torch.get_num_threads()
             torch.set_num_threads(1)
+        if workers == 1 and len(self.calls) > 1 and self.threads > 1:
+            print(f"{plural(len(self.calls), 'run')} one after the other in this notebook, one thread each (as side "
+                  f"by side, so the histories do not depend on `workers`; more workers take less time)")
+        if workers > 1 and len(self.calls) > 1:  # one run: nothing to run beside it, so it trains here
             context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch threads or kernels
             count = min(workers - 1, len(self.calls))
             self.pool = ProcessPoolExecutor(max_workers=count, mp_context=context)

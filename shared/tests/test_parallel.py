@@ -97,6 +97,28 @@ def test_a_worker_s_run_prints_its_epoch_lines_where_it_is_collected(capsys):
     assert said_last.count("epoch 0") == len(last) == 2 and f"test loss {last[-1]['test_loss']:.4f}" in said_last
 
 
+def test_ahead_with_one_worker_trains_every_run_here_with_one_thread_so_workers_never_changes_a_history(capsys):
+    from mnistkit.parallel import Ahead
+
+    data = toy_data(n=256)
+    calls = {f"dropout {d}": dict(data=data, seed=seed, epochs=2, batch_size=32, dropout=d, log=False)
+             for seed, d in ((1, 0.2), (2, 0.1), (3, 0.0))}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # a 2-core laptop's notebook: one worker must still train each run with one thread
+    try:
+        expected = {name: history for name, (_, history) in one_after_the_other(ch01.skeleton, calls).items()}
+        with Ahead(ch01.skeleton, calls, workers=1) as ahead:
+            assert ahead.pool is None and torch.get_num_threads() == 1
+            got = {name: ahead.result(name)[1] for name in calls}
+        assert torch.get_num_threads() == 2  # given back
+        assert "3 runs one after the other in this notebook, one thread each" in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(threads)
+    assert set(ahead.where.values()) == {"this notebook"}
+    assert {name: [dict(e, seconds=0) for e in h] for name, h in got.items()} == \
+           {name: [dict(e, seconds=0) for e in h] for name, h in expected.items()}
+
+
 def test_ahead_with_one_worker_trains_everything_here_and_refuses_unknown_runs():
     from mnistkit.parallel import Ahead
 
