@@ -447,17 +447,61 @@ def target_text(runs: list[dict], *, target: float = TARGET, limit_s: float = LI
     return f"The speedrun: {accuracy}; {timing}. {verdict}"
 
 
-def ratio_text(baseline: list[dict], ours: list[dict], target: float = TARGET) -> str:
+STOCK_EPOCHS = 4  # the stock recipe's epochs at most, to its first epoch at the target (`python -m mnistkit.ch13 --stock`)
+
+
+def stock_to_target(in_run: list[dict], saved: dict | None, *, full: bool) -> tuple[list[dict], dict | None]:
+    """The stock recipe's runs for the headline ratio, and the saved measurement they come from (None: this run's).
+    This run's, when it trained past its first epoch (`baseline_max_epochs` over 1) or reached the target; else the
+    saved one (`python -m mnistkit.ch13 --stock`: up to `STOCK_EPOCHS` epochs a seed, about seven minutes each on a
+    2-core CPU, which would put the chapter's Run All over 30 minutes), in the full profile only: it trained on all
+    the data."""
+    if saved is None or not full or any(len(r["epochs"]) > 1 or r["reached"] for r in in_run):
+        return in_run, None
+    return saved["runs"], saved
+
+
+def measured_apart(saved: dict) -> str:
+    """Where and when a saved stock measurement ran: 'measured apart by `...` on 2026-12-04, 2 threads of <cpu>'."""
+    where = saved["machine"]
+    return (f"measured apart by `{saved['command']}` on {saved['date']}, {plural(where['threads'], 'thread')} of "
+            f"{where['cpu']}")
+
+
+def first_epoch_text(stock: list[dict], ours: list[dict], target: float = TARGET) -> str:
+    """The like-for-like ratio of this run: the stock recipe's first epoch (every stock run of this run trains one)
+    against the speedrun's whole training, both measured here, one after the other, with the per-seed range."""
+    if not stock or not ours:
+        return ""
+    firsts = [first_epoch(r) for r in stock]
+    first, mine = median_seconds(firsts), median_seconds(ours)
+    held = sum(r["test_acc"] >= target for r in firsts)
+    ratios = [r["seconds"] / o["seconds"] for r in firsts for o in ours if o["seed"] == r["seed"]]
+    spread = (f" (seed by seed, on the {plural(len(ratios), 'seed')} both ran, {min(ratios):.0f}× to "
+              f"{max(ratios):.0f}×)" if len(ratios) > 1 else "")
+    return (f"In this run, one after the other on this machine, the stock recipe's first epoch took a median "
+            f"{first:.1f} s of training on its {plural(len(firsts), 'seed')} (mean test accuracy "
+            f"{statistics.mean(r['test_acc'] for r in firsts):.2f}%, {held} of {len(firsts)} at {target}%): that one "
+            f"epoch alone is **{first / mine:.0f}×** the speedrun's median training of {mine:.2f} s{spread}.")
+
+
+def ratio_text(baseline: list[dict], ours: list[dict], target: float = TARGET, *, apart: dict | None = None,
+               cpu: str | None = None) -> str:
     """The chapter's headline ratio: the stock recipe's median seconds to its first epoch at `target` over our
-    median seconds, both measured in this run, with the per-seed ratios on the seeds both ran. A stock seed that never
-    reached the target counts with the time it ran, and the ratio is then a lower bound (said so)."""
+    median seconds, with the per-seed ratios on the seeds both ran. Both measured in this run, or (`apart`: the saved
+    measurement of `stock_to_target`) the stock recipe's measured apart, which the sentence says, with its processor
+    and date; when that processor is not this run's (`cpu`), no ratio: it would mix two machines. A stock seed that
+    never reached the target counts with the time it ran, and the ratio is then a lower bound (said so)."""
     if not baseline or not ours:
         return "The ratio needs both the stock recipe and the speedrun measured in the same run."
     reached = [r for r in baseline if r["reached"]]
     unreached = [r for r in baseline if r["reached"] is None]
     stock, mine = median_seconds(baseline), median_seconds(ours)
     seeds = ", ".join(str(r["seed"]) for r in baseline)
-    text = f"The stock pytorch/examples recipe ran on {plural(len(baseline), 'seed')} ({seeds}): "
+    other_machine = apart is not None and cpu is not None and apart["machine"]["cpu"] != cpu
+    text = (f"The stock pytorch/examples recipe ran on {plural(len(baseline), 'seed')} ({seeds})"
+            + (f", {measured_apart(apart)}, up to {plural(apart['max_epochs'], 'epoch')} a seed" if apart else "")
+            + ": ")
     if reached:
         text += (f"{len(reached)} of them reached {target}% (" + ", ".join(
             f"seed {r['seed']} after {plural(r['reached'], 'epoch')}" for r in reached) + ")")
@@ -470,10 +514,17 @@ def ratio_text(baseline: list[dict], ours: list[dict], target: float = TARGET) -
     ratios = [r["seconds"] / o["seconds"] for r in baseline for o in ours if o["seed"] == r["seed"]]
     spread = (f"; seed by seed, on the {plural(len(ratios), 'seed')} both ran, {min(ratios):.0f}× to "
               f"{max(ratios):.0f}×" if len(ratios) > 1 else "")
-    text += (f". Its median is {stock:.1f} s of training; the speedrun's median over {plural(len(ours), 'seed')} is "
-             f"{mine:.2f} s: **{stock / mine:.0f}× faster**{spread}, both measured in this run, one after the other "
-             f"on the same machine.")
-    if unreached:
+    if other_machine:
+        text += (f". Its median is {stock:.1f} s of training on {apart['machine']['cpu']}, not this run's processor "
+                 f"({cpu}): a ratio to the speedrun's {mine:.2f} s here would mix two machines, so none is given; the "
+                 f"first epochs, measured in this run, compare the two like for like.")
+    else:
+        how = ("both measured in this run, one after the other on the same machine" if apart is None else
+               "the stock recipe's measured apart on the same processor model, the speedrun's in this run" if cpu
+               else "the stock recipe's measured apart, the speedrun's in this run")
+        text += (f". Its median is {stock:.1f} s of training; the speedrun's median over {plural(len(ours), 'seed')} "
+                 f"is {mine:.2f} s: **{stock / mine:.0f}× faster**{spread}, {how}.")
+    if unreached and not other_machine:
         text += f" Since a stock seed never reached {target}%, the ratio is a lower bound."
     if all("epochs" in r for r in baseline) and len(baseline) > 1:  # the speedrun's kind of rule: the mean over seeds
         ran = min(len(r["epochs"]) for r in baseline)
@@ -677,10 +728,11 @@ def variation_recipes(final: Recipe, *, compile_too: bool = True) -> list[tuple[
 
 
 def plot_speedrun(steps: list[tuple[str, list[dict]]], stock: list[dict] | None = None, target: float = TARGET,
-                  reference: dict = GPU_REFERENCE):
+                  reference: dict = GPU_REFERENCE, apart: dict | None = None):
     """Every seed of every step of the ablation: training seconds (log) against test accuracy; the stock recipe's
-    time to the target (its last epoch run) beside its first epoch; the target line; and the GPU figure as
-    published, hollow: another machine, tuned on the test set, not comparable one to one."""
+    time to the target (its last epoch run) beside its first epoch (`apart`: the saved measurement those times come
+    from, named in the legend); the target line; and the GPU figure as published, hollow: another machine, tuned on
+    the test set, not comparable one to one."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 6.5))
@@ -690,7 +742,8 @@ def plot_speedrun(steps: list[tuple[str, list[dict]]], stock: list[dict] | None 
     if stock:
         ax.scatter([r["seconds"] for r in stock], [r["epochs"][-1]["test_acc"] for r in stock], marker="s", s=40,
                    facecolors="none", edgecolors="C0",
-                   label=f"0. the same, to its first epoch at {target}% or its last (median {median_seconds(stock):.0f} s)")
+                   label=f"0. the same, to its first epoch at {target}% or its last (median {median_seconds(stock):.0f} s"
+                         + (f"; {measured_apart(apart).replace('`', '')})" if apart else ")"))
     ax.scatter([reference["seconds"]], [reference["value"]], marker="*", s=150, facecolors="none", edgecolors="k",
                label=f"published, not comparable (another machine, tuned on test): {reference['value']:.2f}% mean in "
                      f"{reference['seconds']} s on {reference['device']}")
@@ -743,7 +796,7 @@ def probe_table(rows: list[dict], target: float = TARGET) -> str:
 
 def main(argv=None) -> int:
     """`python -m mnistkit.ch13 [--candidates ...] [--seeds 1 2 3]`: the probe on the validation split, saved to
-    `outputs/search/13/probe.json` (atomically) and printed as a table."""
+    `outputs/search/13/probe.json` (atomically) and printed as a table. With `--stock`: `save_stock` instead."""
     import argparse
 
     from .data import load_mnist
@@ -752,13 +805,39 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--candidates", nargs="+", default=list(PROBE), choices=list(PROBE))
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--stock", action="store_true", help="instead: time the stock recipe to the target on the "
+                        f"seeds (up to {STOCK_EPOCHS} epochs each) and save it to outputs/search/13/stock.json")
     args = parser.parse_args(argv)
+    if args.stock:
+        return save_stock(args.seeds)
     data = load_mnist().validation_split(5000, seed=0)
     rows = probe(data, args.candidates, args.seeds)
     path = write_json(outputs_root("full") / "search" / "13" / "probe.json",
                       {"split": "validation: 5,000 of the 60,000 training images held out (seed 0)", "rows": rows})
     print(probe_table(rows))
     print(choose(rows)[1])
+    print("saved", path)
+    return 0
+
+
+def save_stock(seeds: list[int], path=None) -> int:
+    """`python -m mnistkit.ch13 --stock --seeds 1 2 3`: the stock recipe to the target on each seed (up to
+    `STOCK_EPOCHS` epochs, all the data), one after the other, saved with the machine and the date (atomically) for
+    the chapter's headline ratio. Run it alone: its times are its result."""
+    import datetime
+
+    from .course import machine
+    from .paths import outputs_root, write_json
+
+    runs = []
+    for seed in seeds:
+        runs.append(stock_time_to_target(seed, max_epochs=STOCK_EPOCHS))
+        print(f"stock seed {seed}: " + ", ".join(f"epoch {e['epoch']} {e['test_acc']:.2f}% at {e['seconds']:.1f} s"
+                                                 for e in runs[-1]["epochs"]), flush=True)
+    command = "python -m mnistkit.ch13 --stock --seeds " + " ".join(str(s) for s in seeds)
+    path = write_json(path or outputs_root("full") / "search" / "13" / "stock.json",
+                      {"command": command, "date": datetime.date.today().isoformat(), "machine": machine(),
+                       "max_epochs": STOCK_EPOCHS, "runs": runs})
     print("saved", path)
     return 0
 

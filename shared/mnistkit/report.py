@@ -418,8 +418,9 @@ def study_texts(root: Path) -> list[str]:
 
 
 def speedrun_text(root: Path) -> str:
-    """Chapter 13's speedrun in two sentences (`ch13.target_text`, `ch13.ratio_text`) from its saved runs; "" when
-    chapter 13 has not run."""
+    """Chapter 13's speedrun from its saved runs, as the chapter says it (`ch13.target_text`, `ch13.first_epoch_text`,
+    `ch13.ratio_text`, with the stock recipe's time to the target measured apart in `search/13/stock.json` when the
+    chapter read it: `ch13.stock_to_target`); "" when chapter 13 has not run."""
     from . import ch13
 
     stem = "13_cpu_speedrun"
@@ -428,10 +429,18 @@ def speedrun_text(root: Path) -> str:
         return ""
     runs = load_metrics(path)["runs"]
     ours = [ch13.as_result(r) for r in runs if r.get("headline")]
-    stock = [{**ch13.as_result(r), "epochs": r["epochs"]} for r in runs if "reached" in r]
+    stock = [{**ch13.as_result(r), "epochs": r["epochs"], "first_epoch_seconds": r["epochs"][0]["seconds"],
+              "first_epoch_acc": r["epochs"][0]["test_acc"]} for r in runs if "reached" in r]
     machine = next((r.get("machine") for r in runs if r.get("machine")), "this machine")
-    return (f"**Chapter 13's speedrun** ([`outputs/{stem}/speedrun.png`](outputs/{stem}/speedrun.png)): "
-            + ch13.target_text(ours, machine=machine) + " " + ch13.ratio_text(stock, ours))
+    saved_path = root / "search" / "13" / "stock.json"
+    saved = json.loads(saved_path.read_text()) if saved_path.exists() else None
+    full = all(r.get("data_fraction", 1) == 1 and r.get("test_fraction", 1) == 1 for r in runs)
+    to_target, apart = ch13.stock_to_target(stock, saved, full=full)
+    cpu = next((r["cpu"] for r in runs if r.get("cpu")), None)
+    return " ".join(text for text in [
+        f"**Chapter 13's speedrun** ([`outputs/{stem}/speedrun.png`](outputs/{stem}/speedrun.png)): "
+        + ch13.target_text(ours, machine=machine), ch13.first_epoch_text(stock, ours) if apart else "",
+        ch13.ratio_text(to_target, ours, apart=apart, cpu=cpu)] if text)
 
 
 def course_run_summary(root: Path) -> str:

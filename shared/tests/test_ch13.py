@@ -63,6 +63,60 @@ def test_the_ratio_is_of_medians_and_a_stock_seed_that_never_reached_makes_it_a_
     assert "stayed below 99.0% for the 1 epoch all its seeds ran (last 98.50%)" in ch13.ratio_text(below, ours)
 
 
+SAVED_STOCK = {"command": "python -m mnistkit.ch13 --stock --seeds 1 2 3", "date": "2026-12-04", "max_epochs": 4,
+               "machine": {"cpu": "Intel(R) Xeon(R) Processor", "threads": 2},
+               "runs": [{"seed": s, "seconds": 400.0 + s, "reached": 4, "epochs": [{"test_acc": 98.4}] * 3
+                         + [{"test_acc": 99.02}]} for s in (1, 2, 3)]}
+
+
+def test_the_headline_ratio_reads_the_saved_stock_run_only_for_a_full_run_that_trained_one_stock_epoch():
+    first_only = [{"seed": s, "seconds": 90.0, "reached": None, "epochs": [{"test_acc": 98.3, "seconds": 90.0}]}
+                  for s in (1, 2, 3)]
+    assert ch13.stock_to_target(first_only, SAVED_STOCK, full=True) == (SAVED_STOCK["runs"], SAVED_STOCK)
+    assert ch13.stock_to_target(first_only, SAVED_STOCK, full=False) == (first_only, None)  # quick: 5% of the data
+    assert ch13.stock_to_target(first_only, None, full=True) == (first_only, None)  # nothing saved
+    to_target = [dict(r, epochs=r["epochs"] * 2) for r in first_only]  # baseline_max_epochs > 1: this run's own
+    assert ch13.stock_to_target(to_target, SAVED_STOCK, full=True) == (to_target, None)
+
+
+def test_a_stock_time_measured_apart_says_where_and_mixes_no_two_machines():
+    ours = [fake(s, 4.0, 99.1) for s in range(1, 11)]
+    same = ch13.ratio_text(SAVED_STOCK["runs"], ours, apart=SAVED_STOCK, cpu="Intel(R) Xeon(R) Processor")
+    assert same.startswith("The stock pytorch/examples recipe ran on 3 seeds (1, 2, 3), measured apart by `python -m "
+                           "mnistkit.ch13 --stock --seeds 1 2 3` on 2026-12-04, 2 threads of Intel(R) Xeon(R) "
+                           "Processor, up to 4 epochs a seed: 3 of them reached 99.0%")
+    assert ("Its median is 402.0 s of training; the speedrun's median over 10 seeds is 4.00 s: **100× faster**; seed "
+            "by seed, on the 3 seeds both ran, 100× to 101×, the stock recipe's measured apart on the same processor "
+            "model, the speedrun's in this run.") in same
+    other = ch13.ratio_text(SAVED_STOCK["runs"], ours, apart=SAVED_STOCK, cpu="AMD EPYC")
+    assert ("Its median is 402.0 s of training on Intel(R) Xeon(R) Processor, not this run's processor (AMD EPYC): a "
+            "ratio to the speedrun's 4.00 s here would mix two machines, so none is given") in other
+    assert "faster" not in other and "both measured in this run" not in other
+    assert "both measured in this run" in ch13.ratio_text(SAVED_STOCK["runs"], ours)
+
+
+def test_the_first_epoch_ratio_is_this_run_s_like_for_like_comparison():
+    stock = [{"seed": s, "seconds": 300.0, "reached": None, "first_epoch_seconds": 90.0 + s,
+              "first_epoch_acc": 98.3 + 0.8 * (s == 3)} for s in (1, 2, 3)]
+    ours = [fake(s, 3.0, 99.1) for s in range(1, 11)]
+    assert ch13.first_epoch_text(stock, ours) == (
+        "In this run, one after the other on this machine, the stock recipe's first epoch took a median 92.0 s of "
+        "training on its 3 seeds (mean test accuracy 98.57%, 1 of 3 at 99.0%): that one epoch alone is **31×** the "
+        "speedrun's median training of 3.00 s (seed by seed, on the 3 seeds both ran, 30× to 31×).")
+    assert ch13.first_epoch_text([], ours) == ""
+
+
+def test_the_stock_measurement_is_saved_with_its_machine_and_command(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(ch13, "stock_time_to_target", lambda seed, max_epochs: {
+        "seed": seed, "seconds": 1.0, "reached": None, "epochs": [{"epoch": 1, "test_acc": 50.0, "seconds": 1.0}]})
+    assert ch13.save_stock([2, 3], path=tmp_path / "stock.json") == 0
+    saved = json.loads((tmp_path / "stock.json").read_text())
+    assert saved["command"] == "python -m mnistkit.ch13 --stock --seeds 2 3" and saved["max_epochs"] == 4
+    assert [r["seed"] for r in saved["runs"]] == [2, 3] and {"cpu", "threads"} <= set(saved["machine"])
+
+
 def test_the_ablation_grades_each_step_against_the_one_above_over_the_seeds_both_ran():
     stock = [fake(s, 45.0, 98.0 + 0.1 * s) for s in (1, 2, 3)]
     tensors = [fake(s, 20.0 + 0.1 * s, 98.0 + 0.1 * s) for s in (1, 2, 3)]
