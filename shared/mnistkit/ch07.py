@@ -232,16 +232,17 @@ class Investigation:
     """The chapter's runs of one seed, by configuration: each trained by `train_patch_attention` with the chapter's
     budget, recorded as `<name>-seed<k>` and saved to `metrics.json` at once.
 
-    `plan` (`chapter_runs`): the runs the chapter's cells will ask for, in their order. With `setup.workers` over 1
-    they are shared with worker processes (`mnistkit.parallel.Ahead`: this notebook trains from the first, the
-    workers from the last), and `train` collects each from wherever it trained; a run not in the plan, or asked for
-    with other options than planned, trains here."""
+    `plan` (`chapter_runs`): the runs the chapter's cells will ask for, in their order, given to
+    `mnistkit.parallel.Ahead`: with `setup.workers` over 1 they are shared with worker processes (this notebook
+    trains from the first, the workers from the last), and `train` collects each from wherever it trained; with one
+    worker all train here. Either way each trains with one thread, so `workers` never changes a history. A run not in
+    the plan, or asked for with other options than planned, trains here."""
 
     def __init__(self, data, setup, *, epochs: int, batch_size: int, plan: dict[str, tuple[dict, dict]] | None = None):
         self.data, self.setup, self.epochs, self.batch_size = data, setup, epochs, batch_size
         self.records, self.models, self.embeddings = {}, {}, {}  # by configuration; embeddings: (before, after)
         self.ahead = None
-        if plan and setup.workers > 1:
+        if plan:  # with one worker too: Ahead trains every planned run with one thread, as side by side
             from .parallel import Ahead
 
             self.ahead = Ahead(train_patch_attention, {name: self.call(config, **options)
