@@ -628,8 +628,10 @@ def limit_text(*, peak_fp32: float, peak_bf16: float, flops_per_step: int, count
         conv = sum(t["share"] for t in top if "conv" in t["name"].lower())
         matmul = sum(t["share"] for t in top if t["name"] in ("aten::mm", "aten::addmm", "aten::bmm"))
         other = [t for t in top if "conv" not in t["name"].lower() and t["name"] not in ("aten::mm", "aten::addmm")]
-        text += (f" In the profile, convolutions (forward and backward) take {conv:.0f}% of the CPU time and matrix "
-                 f"products {matmul:.0f}%; among the top {len(top)} operations the rest, "
+        products = (f"matrix products {matmul:.0f}%" if matmul else
+                    f"no matrix product is among the top {len(top)} operations")
+        text += (f" In the profile, convolutions (forward and backward) take {conv:.0f}% of the CPU time and "
+                 f"{products}; among the top {len(top)} operations the rest, "
                  + ", ".join(f"`{t['name']}` {t['share']:.0f}%" for t in other)
                  + ", compute few FLOPs per byte they move: time a matmul peak does not count. The convolutions "
                  "themselves run on small maps with few channels, far from a large matmul's reuse of each number.")
@@ -740,10 +742,11 @@ def plot_speedrun(steps: list[tuple[str, list[dict]]], stock: list[dict] | None 
         ax.scatter([r["seconds"] for r in runs], [r["test_acc"] for r in runs], s=18, alpha=0.7, color=f"C{i % 10}",
                    label=f"{i}. {name} (median {median_seconds(runs):.1f} s)")
     if stock:
+        label = (f"the stock recipe in separate runs, to its first epoch at {target}% or its last (median "
+                 f"{median_seconds(stock):.0f} s; {measured_apart(apart).replace('`', '')})" if apart else
+                 f"0. the same, to its first epoch at {target}% or its last (median {median_seconds(stock):.0f} s)")
         ax.scatter([r["seconds"] for r in stock], [r["epochs"][-1]["test_acc"] for r in stock], marker="s", s=40,
-                   facecolors="none", edgecolors="C0",
-                   label=f"0. the same, to its first epoch at {target}% or its last (median {median_seconds(stock):.0f} s"
-                         + (f"; {measured_apart(apart).replace('`', '')})" if apart else ")"))
+                   facecolors="none", edgecolors="k" if apart else "C0", label=label)
     ax.scatter([reference["seconds"]], [reference["value"]], marker="*", s=150, facecolors="none", edgecolors="k",
                label=f"published, not comparable (another machine, tuned on test): {reference['value']:.2f}% mean in "
                      f"{reference['seconds']} s on {reference['device']}")
@@ -857,6 +860,27 @@ def run_ablation(data, final: Recipe, stock: list[dict], ours: list[dict], seeds
         print(f"{len(steps) - 1}. {name}: median {median_seconds(steps[-1][1]):.2f} s, "
               f"mean {statistics.mean(r['test_acc'] for r in steps[-1][1]):.2f}%", flush=True)
     return steps
+
+
+def drift_text(steps: list[tuple[str, list[dict]]], variations: list[tuple[str, list[dict]]]) -> str:
+    """Where one recipe ran twice in the run, minutes apart (a row of the ablation and a variation of the final
+    recipe, such as channels_last in fp32 and "bf16 autocast off"): its accuracies on the seeds both ran and its two
+    median times, whose gap is the machine's drift, the size below which a time difference between rows may not be
+    the change's. "" when no recipe ran twice."""
+    for name, runs in steps:
+        for other, again in variations:
+            if not runs or not again or runs is again or runs[0].get("recipe") != again[0].get("recipe"):
+                continue
+            before, after = {r["seed"]: r for r in runs}, {r["seed"]: r for r in again}
+            seeds = sorted(set(before) & set(after))
+            same = sum(before[s]["test_acc"] == after[s]["test_acc"] for s in seeds)
+            first, second = median_seconds([before[s] for s in seeds]), median_seconds([after[s] for s in seeds])
+            return (f"One recipe ran twice in this run, minutes apart: the ablation's row \"{name}\" and the variation "
+                    f"\"{other}\". Its test accuracies are the same on {same} of {plural(len(seeds), 'seed')}, and its "
+                    f"median training time was {first:.2f} s the first time, {second:.2f} s the second "
+                    f"({(second - first) / first:+.0%}): the machine's speed moved that much between them, so a time "
+                    f"difference of that size between two rows measured apart may be the machine's, not the change's.")
+    return ""
 
 
 def eval_cost_text(ours: list[dict], load_seconds: float | None = None) -> str:

@@ -117,6 +117,20 @@ def test_the_stock_measurement_is_saved_with_its_machine_and_command(tmp_path, m
     assert [r["seed"] for r in saved["runs"]] == [2, 3] and {"cpu", "threads"} <= set(saved["machine"])
 
 
+def test_one_recipe_run_twice_measures_the_machine_s_drift():
+    recipe = {"precision": "fp32", "channels_last": True}
+    row = [fake(s, 2.7, 99.0 + s / 100, recipe=recipe) for s in (1, 2, 3)]
+    again = [fake(s, 2.9, 99.0 + s / 100, recipe=recipe) for s in (1, 2, 3)]
+    other = [fake(s, 1.8, 99.0, recipe={"precision": "bf16", "channels_last": True}) for s in (1, 2, 3)]
+    text = ch13.drift_text([("SpeedNet", other), ("channels_last memory format", row)],
+                           [("1 thread instead of every core", other), ("bf16 autocast off", again)])
+    assert text.startswith("One recipe ran twice in this run, minutes apart: the ablation's row \"channels_last memory "
+                           "format\" and the variation \"bf16 autocast off\". Its test accuracies are the same on 3 of 3 "
+                           "seeds, and its median training time was 2.70 s the first time, 2.90 s the second (+7%)")
+    assert ch13.drift_text([("a", row)], [("final", row)]) == ""  # the same runs are not a second run
+    assert ch13.drift_text([("SpeedNet", other)], [("bf16 autocast off", again)]) == ""
+
+
 def test_the_ablation_grades_each_step_against_the_one_above_over_the_seeds_both_ran():
     stock = [fake(s, 45.0, 98.0 + 0.1 * s) for s in (1, 2, 3)]
     tensors = [fake(s, 20.0 + 0.1 * s, 98.0 + 0.1 * s) for s in (1, 2, 3)]
@@ -151,6 +165,11 @@ def test_the_limit_paragraph_states_the_peak_the_step_and_the_share_reached():
                                                "ms_per_step": 5.0}])
     assert "100 GFLOP/s in fp32, 250 in bf16" in text and "20 GFLOP/s, 20% of the fp32 peak" in text
     assert "agreeing" in text and "convolutions (forward and backward) take 30%" in text
+    assert "and no matrix product is among the top 1 operations" in text  # not "matrix products 0%"
+    with_mm = ch13.limit_text(peak_fp32=100.0, peak_bf16=250.0, flops_per_step=int(2e9), counted_flops=int(2e9),
+                              steps=100, seconds=10.0, top=[{"name": "aten::addmm", "share": 12.0, "calls": 10,
+                                                             "ms_per_step": 1.0}])
+    assert "matrix products 12%" in with_mm
     bf16 = ch13.limit_text(peak_fp32=100.0, peak_bf16=250.0, flops_per_step=int(2e9), counted_flops=int(2e9),
                            steps=100, seconds=10.0, top=[], precision="bf16")
     assert "8% of the bf16 peak" in bf16
