@@ -53,7 +53,7 @@ def measure(stem: str, root, note: str = "") -> dict:
     source = REPO_ROOT / "notebooks" / f"{stem}.ipynb"
     with environment(**{OUTPUTS_ENV: str(root)}):
         run_notebook(source, root / stem / source.name, {"workers": 1 if workers > 1 else side_by_side})
-    return {**compare(stem, root, machine()), "note": note}
+    return compare(stem, root, machine(), note)
 
 
 def compare(stem: str, root, rerun_machine: dict, note: str = "") -> dict:

@@ -111,24 +111,26 @@ class Ahead:
         self.futures: dict[str, Future] = {}  # started by a worker, not collected yet
         self.lock = threading.Lock()
         self.pool, self.threads, self.feeders = None, None, []
-        if len(self.calls) > 1:  # one thread a run, so the histories do not depend on `workers`
-            import torch
+        if len(self.calls) < 2:  # one run: nothing beside it, nothing to agree with: it trains here, threads as they are
+            return
+        import torch
 
-            self.threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-        if workers == 1 and len(self.calls) > 1 and self.threads > 1:
-            print(f"{plural(len(self.calls), 'run')} one after the other in this notebook, one thread each (as side "
-                  f"by side, so the histories do not depend on `workers`; more workers take less time)")
-        if workers > 1 and len(self.calls) > 1:  # one run: nothing to run beside it, so it trains here
-            context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch threads or kernels
-            count = min(workers - 1, len(self.calls))
-            self.pool = ProcessPoolExecutor(max_workers=count, mp_context=context)
-            self.feeders = [threading.Thread(target=self._feed, daemon=True) for _ in range(count)]
-            for feeder in self.feeders:
-                feeder.start()
-            last = list(self.calls)[-1]
-            print(f"{plural(count, 'worker process')} started: from the last run ({last}) back, while this process "
-                  f"trains from the first; {plural(count + 1, 'run')} at a time, one thread each")
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one thread a run, so the histories do not depend on `workers`
+        if workers == 1:
+            if self.threads > 1:
+                print(f"{plural(len(self.calls), 'run')} one after the other in this notebook, one thread each (as "
+                      f"side by side, so the histories do not depend on `workers`; more workers take less time)")
+            return
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch threads or kernels
+        count = min(workers - 1, len(self.calls))
+        self.pool = ProcessPoolExecutor(max_workers=count, mp_context=context)
+        self.feeders = [threading.Thread(target=self._feed, daemon=True) for _ in range(count)]
+        for feeder in self.feeders:
+            feeder.start()
+        last = list(self.calls)[-1]
+        print(f"{plural(count, 'worker process')} started: from the last run ({last}) back, while this process "
+              f"trains from the first; {plural(count + 1, 'run')} at a time, one thread each")
 
     def _feed(self) -> None:
         """One worker's loop: take the last run nobody has started, wait for it to end, again."""
