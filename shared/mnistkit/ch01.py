@@ -102,7 +102,7 @@ def seed_table(runs: list[dict], *, shown_seed: int) -> str:
         seed, last, tail = run.get("seed"), run["epochs"][-1], len(run["epochs"]) >= 5
         rows.append([f"{seed} (shown above)" if seed == shown_seed else str(seed), run.get("sweep", "this chapter"),
                      last["train_acc"]] + ([last["train_eval_acc"]] if eval_mode else [])
-                    + [final_test(run), f"{signed(train_minus_test(run))}", last5_min(run) if tail else None,
+                    + [final_test(run), signed(train_minus_test(run), widen=False), last5_min(run) if tail else None,
                        last5_spread(run) if tail else None])
     return markdown_table(["seed", "ran in", "final train % (dropout on)"]
                           + (["final train % (eval mode)"] if eval_mode else [])
@@ -175,7 +175,7 @@ def placement_table(runs: list[dict], writeup: dict) -> str:
     """The probe's runs beside the write-up: where dropout sat, final train % with dropout on and in eval mode,
     final test %, and train (dropout on) − test."""
     rows = [[run["name"], PLACED.get(run["name"], "?"), run["epochs"][-1]["train_acc"],
-             run["epochs"][-1].get("train_eval_acc"), final_test(run), f"{signed(train_minus_test(run))}"]
+             run["epochs"][-1].get("train_eval_acc"), final_test(run), signed(train_minus_test(run), widen=False)]
             for run in runs]
     rows.append(["write-up 000, Model 1", "not published", writeup["train_acc"], None, writeup["value"],
                  f"{signed(writeup['train_acc'] - writeup['value'])}"])

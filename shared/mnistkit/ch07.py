@@ -576,7 +576,8 @@ def scaling_text(profiles: dict[str, dict], seed: int, graded: Difference | None
             f"{plain['token_similarity']:.2f}. ")
     if scaled["entropy"] > plain["entropy"] and scaled["token_similarity"] > plain["token_similarity"]:
         return text + ("On this seed, scaled, the attention is closer to uniform and the tokens leaving it more "
-                       "alike: with no residual path, each token is replaced by a near-average of all of them.")
+                       "alike: with no residual path, each token is replaced by a weighted average of all of them, "
+                       "weighted more evenly than unscaled.")
     return text + "These numbers do not show the scaled attention as flatter: the cause lies elsewhere."
 
 
@@ -720,8 +721,7 @@ def runs_table(records: dict[str, dict], names: list[str] | None = None) -> str:
         rows.append([run["name"], run["params"], h[-1]["train_acc"], h[-1]["test_acc"], claim,
                      None if claim is None else h[-1]["test_acc"] - claim, f"{epochs_at_chance(h)} of {len(h)}",
                      run.get("same_run_as", "")])
-    return markdown_table(["run", "params", "train % (last epoch)", "test % (last epoch)", "the write-up reported %",
-                           "Δ test vs write-up (pp)", "epochs at chance", "same run as"], rows)
+    return markdown_table(["run", "params", "train % (last epoch)", "test % (last epoch)", "the write-up reported % (test or train: not stated)", "Δ test vs write-up (pp)", "epochs at chance", "same run as"], rows)
 
 
 def sgd_runs(records: dict[str, dict]) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, replace
@@ -491,7 +492,8 @@ def ratio_text(baseline: list[dict], ours: list[dict], target: float = TARGET, *
     median seconds, with the per-seed ratios on the seeds both ran. Both measured in this run, or (`apart`: the saved
     measurement of `stock_to_target`) the stock recipe's measured apart, which the sentence says, with its processor
     and date; when that processor is not this run's (`cpu`), no ratio: it would mix two machines. A stock seed that
-    never reached the target counts with the time it ran, and the ratio is then a lower bound (said so)."""
+    never reached the target counts with the time it ran: the ratio is then a lower bound, unless that time already lies
+    above the median, which a longer time could not move (said which)."""
     if not baseline or not ours:
         return "The ratio needs both the stock recipe and the speedrun measured in the same run."
     reached = [r for r in baseline if r["reached"]]
@@ -525,7 +527,11 @@ def ratio_text(baseline: list[dict], ours: list[dict], target: float = TARGET, *
         text += (f". Its median is {stock:.1f} s of training; the speedrun's median over {plural(len(ours), 'seed')} "
                  f"is {mine:.2f} s: **{stock / mine:.0f}× faster**{spread}, {how}.")
     if unreached and not other_machine:
-        text += f" Since a stock seed never reached {target}%, the ratio is a lower bound."
+        longer = [{"seconds": math.inf} if r["reached"] is None else r for r in baseline]
+        text += (f" Since a stock seed never reached {target}%, the ratio is a lower bound." if
+                 median_seconds(longer) != stock else
+                 f" A stock seed that never reached {target}% ran longer than the median seed: however long it would "
+                 f"have needed, the median and the ratio stay as they are.")
     if all("epochs" in r for r in baseline) and len(baseline) > 1:  # the speedrun's kind of rule: the mean over seeds
         ran = min(len(r["epochs"]) for r in baseline)
         means = [statistics.mean(r["epochs"][e]["test_acc"] for r in baseline) for e in range(ran)]

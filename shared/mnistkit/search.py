@@ -222,6 +222,9 @@ def _save(chapter: str, name: str, seed: int, recipe: dict, model: nn.Module, hi
     return run
 
 
+STEP_ONLY = ("step_size", "gamma")  # StepLR's settings: a recipe on another schedule carries them unused
+
+
 def search_rows(chapter: str) -> list[dict]:
     """Every saved search run of `chapter`, best first by the worst validation accuracy of its last epochs."""
     import json
@@ -232,7 +235,8 @@ def search_rows(chapter: str) -> list[dict]:
             continue
         val = [e["val_acc"] for e in run["epochs"][-LAST[chapter]:]]
         base = REFERENCES[chapter][1]  # the chapter's reference recipe
-        changes = {k: v for k, v in run["recipe"].items() if base.get(k) != v}
+        unused = () if run["recipe"].get("schedule", "step") == "step" else STEP_ONLY  # settings its schedule ignores
+        changes = {k: v for k, v in run["recipe"].items() if base.get(k) != v and k not in unused}
         rows.append({"candidate": run["candidate"], "seed": run["seed"], "params": run["params"], "worst_val": min(val),
                      "mean_val": statistics.mean(val), "spread_val": max(val) - min(val),
                      "final_train": run["epochs"][-1]["train_acc"], "device": run.get("device", "cpu"),
@@ -246,6 +250,11 @@ def search_table(chapter: str) -> str:
     first = REFERENCES[chapter][0]  # the reference the changes are counted from
     if not rows:
         return f"_No search run of chapter {chapter} is saved: `python -m mnistkit.search {chapter} <candidates>`._"
+    if LAST[chapter] == 1:  # one epoch: its lowest, mean and spread would repeat one number
+        return markdown_table(["candidate", "seed", "params", "val % (last epoch)", "final train %", "device",
+                               f"changes from {first}"],
+                              [[r["candidate"], r["seed"], r["params"], f"{r['worst_val']:.2f}",
+                                f"{r['final_train']:.2f}", r["device"], r["changes"]] for r in rows])
     last = f"last {plural(LAST[chapter], 'epoch')}"  # of one run: the columns read epochs, not seeds
     return markdown_table(["candidate", "seed", "params", f"lowest val % of its {last}", f"mean val % of its {last}",
                            f"spread of its {last} (pp)", "final train %", "device", f"changes from {first}"],

@@ -61,12 +61,13 @@ class Difference:
                 f"{self.verdict}")
 
 
-def signed(value: float, decimals: int = 2) -> str:
+def signed(value: float, decimals: int = 2, *, widen: bool = True) -> str:
     """A difference or a bound with its sign, and more decimals where `decimals` would print a non-zero value as
     ±0.00 (so an interval printed beyond noise never appears to touch zero): 0.0031 -> '+0.003', -0.00004 ->
-    '-0.00004', 0.25 -> '+0.25'; zero, or float noise below 1e-6 -> '0.00' (no sign)."""
+    '-0.00004', 0.25 -> '+0.25'; zero, or float noise below 1e-6 -> '0.00' (no sign). `widen=False` keeps
+    `decimals` (a table column reads alike: 0.0031 -> '0.00')."""
     places = decimals
-    while round(abs(value), places) == 0 and places < 6:
+    while widen and round(abs(value), places) == 0 and places < 6:
         places += 1
     if round(abs(value), places) == 0:
         return f"{0:.{decimals}f}"

@@ -204,3 +204,8 @@ def test_runs_side_by_side_have_the_histories_of_one_after_the_other_in_the_quic
     def no_seconds(run):
         return [{k: v for k, v in e.items() if k != "seconds"} for e in run["epochs"]]
     assert {n: no_seconds(r) for n, r in together.items()} == {n: no_seconds(r) for n, r in alone.items()}
+
+
+def test_the_write_ups_first_epoch_at_target_names_its_printed_log_where_its_summary_disagrees():
+    assert ch05._writeup_first("model1") == "epoch 10 (its summary; its printed log: epoch 11)"
+    assert ch05._writeup_first("final") == "epoch 10" and ch05._writeup_first("model2") == "never"

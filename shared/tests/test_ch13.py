@@ -53,6 +53,9 @@ def test_the_ratio_is_of_medians_and_a_stock_seed_that_never_reached_makes_it_a_
     text = ch13.ratio_text(stock, ours)
     assert "2 of them reached 99.0% (seed 2 after 2 epochs, seed 3 after 2 epochs); seed 1 did not within its epochs, " \
            "and its time counts as it ran." in text and "the ratio is a lower bound" in text
+    stock[0]["reached"], stock[2]["reached"] = 2, None  # the slowest seed never reached: the median stays exact
+    text = ch13.ratio_text(stock, ours)
+    assert "lower bound" not in text and "ran longer than the median seed" in text and "**31× faster**" in text
     assert "needs both" in ch13.ratio_text([], ours)
     # with their histories, the stock recipe's mean over its seeds is given too, without a verdict (3 seeds, not 10)
     histories = [{"seed": s, "seconds": 200.0, "reached": None if s == 3 else 2,

@@ -37,6 +37,22 @@ def test_the_tidiness_check_finds_cells_without_a_unique_id():
     assert refresh.id_problems(json.dumps({"cells": cells[:2] + [{**cells[2], "id": "b2"}]})) == ["cell 1 has no id"]
 
 
+def test_every_chapter_stops_with_the_install_command_when_mnistkit_is_missing(monkeypatch):
+    """Issue 35: opened outside a clone (Colab), a chapter's first code cell says how to install the helper instead of
+    failing on an ImportError somewhere in its imports."""
+    guards = {path.stem: next(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+              for path in NOTEBOOKS}
+    assert len(set(guards.values())) == 1, "every chapter starts with the same guard cell"
+    guard = guards[NOTEBOOKS[0].stem]
+    exec(guard, {})  # installed: nothing happens
+    monkeypatch.setitem(sys.modules, "mnistkit", None)  # what `import mnistkit` meets without the package
+    with pytest.raises(SystemExit) as stopped:
+        exec(guard, {})
+    message = str(stopped.value)
+    assert "not installed" in message and "pip install ./shared" in message
+    assert '%pip install "mnistkit @ git+' in message and '#subdirectory=shared"' in message and "Colab" in message
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_parameters_cell_and_chapter_name(path):
     nb = nbformat.read(path, as_version=4)

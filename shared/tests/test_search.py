@@ -30,6 +30,18 @@ def test_search_table_ranks_candidates_by_their_worst_validation_epoch(tmp_path,
     assert "No search run of chapter 05" in search.search_table("05")
 
 
+def test_a_onecycle_run_lists_no_steplr_settings_and_a_one_epoch_window_gives_one_column(tmp_path, monkeypatch):
+    monkeypatch.setattr(search, "OUT", tmp_path)
+    monkeypatch.setitem(search.LAST, "04", 1)
+    (tmp_path / "04").mkdir()
+    recipe = dict(search.BASE, schedule="onecycle", step_size=7, gamma=0.5)  # StepLR's settings, unused by onecycle
+    run = {"chapter": "04", "candidate": "oc", "seed": 1, "recipe": recipe, "params": 7568, "epochs": HISTORY}
+    (tmp_path / "04" / "oc-seed1.json").write_text(json.dumps(run))
+    assert search.search_rows("04")[0]["changes"] == "schedule=onecycle"
+    table = search.search_table("04")
+    assert "| val % (last epoch) |" in table and "spread" not in table and "| oc | 1 | 7,568 | 99.20 | 98.00 |" in table
+
+
 def test_an_unknown_candidate_is_refused(capsys):
     with pytest.raises(SystemExit):
         search.main(["04", "onecycle-9"])

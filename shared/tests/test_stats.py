@@ -42,6 +42,7 @@ def test_a_bound_that_would_round_to_zero_gets_the_decimals_it_needs():
     assert "0.00 pp (95% interval 0.00 to 0.00," in Difference("paired", 0.0, 0.0, 0.0, 3, 0.0, 0.0, 2).text()
     assert signed(-1e-12) == "0.00" and signed(0.0) == "0.00"
     assert signed(-1.234) == "-1.23" and signed(0.0049) == "+0.005"
+    assert signed(0.0031, widen=False) == "0.00" and signed(-0.25, widen=False) == "-0.25"  # a column keeps 2
 
 
 def test_a_steady_shift_is_beyond_noise_paired_though_the_seeds_spread_widely():
