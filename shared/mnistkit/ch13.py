@@ -480,10 +480,46 @@ def first_epoch_text(stock: list[dict], ours: list[dict], target: float = TARGET
     ratios = [r["seconds"] / o["seconds"] for r in firsts for o in ours if o["seed"] == r["seed"]]
     spread = (f" (seed by seed, on the {plural(len(ratios), 'seed')} both ran, {min(ratios):.0f}× to "
               f"{max(ratios):.0f}×)" if len(ratios) > 1 else "")
+    paired = [o for o in ours if o["seed"] in {r["seed"] for r in firsts}]
+    if len(ratios) > 1 and not round(min(ratios)) <= round(first / mine) <= round(max(ratios)):
+        spread = (f"{spread[:-1]}: the median lies outside that range because the speedrun's "
+                  f"{plural(len(paired), 'seed')} the stock recipe also ran took a median {median_seconds(paired):.2f} s, "
+                  f"against {mine:.2f} s over all {len(ours)})")
     return (f"In this run, one after the other on this machine, the stock recipe's first epoch took a median "
             f"{first:.1f} s of training on its {plural(len(firsts), 'seed')} (mean test accuracy "
             f"{statistics.mean(r['test_acc'] for r in firsts):.2f}%, {held} of {len(firsts)} at {target}%): that one "
             f"epoch alone is **{first / mine:.0f}×** the speedrun's median training of {mine:.2f} s{spread}.")
+
+
+def session_text(in_run: list[dict], ours: list[dict], apart: dict | None, target: float = TARGET, *,
+                 cpu: str | None = None) -> str:
+    """How fast the machine ran when the stock recipe was measured apart against in this run, from the one thing
+    both measured: the stock recipe's first epoch on the same seeds. A machine that reports the same processor name
+    has run at other speeds from one session to the next, so the headline ratio (stock apart over speedrun here)
+    carries that difference; the sentence gives its size and the ratio at this run's speed. "" without a
+    measurement apart or a common seed, and when the measurement apart ran on another processor than this run's
+    (`cpu`): `ratio_text` gives no ratio then."""
+    if not apart or not ours or (cpu is not None and apart.get("machine", {}).get("cpu") != cpu):
+        return ""
+    here = {r["seed"]: first_epoch(r) for r in in_run}
+    there = {r["seed"]: first_epoch(r) for r in apart["runs"] if r["seed"] in here}
+    seeds = sorted(there)
+    if not seeds:
+        return ""
+    same = sum(here[s]["test_acc"] == there[s]["test_acc"] for s in seeds)
+    before, now = median_seconds([there[s] for s in seeds]), median_seconds([here[s] for s in seeds])
+    speed = before / now  # over 1: this run's machine was faster
+    text = (f"The stock recipe's first epoch ran in both sessions, on {plural(len(seeds), 'seed')} "
+            f"({', '.join(map(str, seeds))}), with the same test accuracy on {same} of {len(seeds)}: a median "
+            f"{before:.1f} s measured apart, {now:.1f} s in this run. ")
+    if abs(speed - 1) < 0.02:
+        return text + "The machine ran at the same speed in both sessions, within 2%: the ratio above stands as measured."
+    scaled = median_seconds(apart["runs"]) / speed
+    return text + (f"The machine ran {abs(speed - 1):.0%} {'faster' if speed > 1 else 'slower'} in this run, so the "
+                   f"ratio above {'overstates' if speed > 1 else 'understates'} the speedup by about that much: at this "
+                   f"run's speed, the stock recipe's median to {target}% would be about {scaled:.0f} s, about "
+                   f"**{scaled / median_seconds(ours):.0f}×** the speedrun's median (an estimate: it assumes every "
+                   f"epoch ran that much faster).")
 
 
 def ratio_text(baseline: list[dict], ours: list[dict], target: float = TARGET, *, apart: dict | None = None,
@@ -881,11 +917,13 @@ def drift_text(steps: list[tuple[str, list[dict]]], variations: list[tuple[str, 
             seeds = sorted(set(before) & set(after))
             same = sum(before[s]["test_acc"] == after[s]["test_acc"] for s in seeds)
             first, second = median_seconds([before[s] for s in seeds]), median_seconds([after[s] for s in seeds])
+            moves = [after[s]["seconds"] / before[s]["seconds"] - 1 for s in seeds]
             return (f"One recipe ran twice in this run, minutes apart: the ablation's row \"{name}\" and the variation "
                     f"\"{other}\". Its test accuracies are the same on {same} of {plural(len(seeds), 'seed')}, and its "
                     f"median training time was {first:.2f} s the first time, {second:.2f} s the second "
-                    f"({(second - first) / first:+.0%}): the machine's speed moved that much between them, so a time "
-                    f"difference of that size between two rows measured apart may be the machine's, not the change's.")
+                    f"({(second - first) / first:+.0%}), and seed by seed it moved from {min(moves):+.0%} to "
+                    f"{max(moves):+.0%}: the machine's speed moved that much between them, so a time difference of "
+                    f"that size between two rows measured apart may be the machine's, not the change's.")
     return ""
 
 

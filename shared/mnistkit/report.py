@@ -331,11 +331,30 @@ def side_by_side_text(root: Path) -> str:
             text += (f"; in the last course run (`course_run.json`: {cpu}) its Run All, one run after the other with "
                      f"{plural(before.get('threads', 1), 'thread')}, took {before['seconds'] / 60:.0f} min")
         parts.append(text)
+    text = ("**Independent runs side by side** (`mnistkit.parallel.Ahead`: the notebook trains a chapter's runs from "
+            "the first, `workers - 1` worker processes from the last; the minutes are each chapter's last full run): "
+            + "; ".join(parts) + ".") if parts else ""
+    measured = workers_text(root)
+    return f"{text} {measured}".strip()
+
+
+def workers_text(root: Path) -> str:
+    """The chapters whose Run All was measured both ways, alone on one machine (`outputs/workers.json`, written by
+    `python ci/time_workers.py`): minutes side by side and one after the other, and how many runs ended at the same
+    final test accuracy. "" when nothing was measured."""
+    try:
+        records = json.loads((root / "workers.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    parts = [f"{stem} {r['seconds_side_by_side'] / 60:.0f} min side by side (`workers = {r['workers']}`) against "
+             f"{r['seconds_one_after_the_other'] / 60:.0f} min one after the other ({r['same_final_accuracies']} of "
+             f"{r['runs']} runs at the same final test accuracy; {_short_cpu(r['machine']['cpu'])})"
+             for stem, r in sorted(records.items())]
     if not parts:
         return ""
-    return ("**Independent runs side by side** (`mnistkit.parallel.Ahead`: the notebook trains a chapter's runs from "
-            "the first, `workers - 1` worker processes from the last; the minutes are each chapter's last full run): "
-            + "; ".join(parts) + ".")
+    return ("**`workers` measured both ways**, each chapter's Run All alone (`python ci/time_workers.py`, "
+            "[`outputs/WORKERS.md`](outputs/WORKERS.md); `make course` runs every chapter with `workers = 1` in its "
+            "lane): " + "; ".join(parts) + ".")
 
 
 def _course_record(root: Path) -> dict:
@@ -440,7 +459,7 @@ def speedrun_text(root: Path) -> str:
     return " ".join(text for text in [
         f"**Chapter 13's speedrun** ([`outputs/{stem}/speedrun.png`](outputs/{stem}/speedrun.png)): "
         + ch13.target_text(ours, machine=machine), ch13.first_epoch_text(stock, ours) if apart else "",
-        ch13.ratio_text(to_target, ours, apart=apart, cpu=cpu)] if text)
+        ch13.ratio_text(to_target, ours, apart=apart, cpu=cpu), ch13.session_text(stock, ours, apart, cpu=cpu)] if text)
 
 
 def course_run_summary(root: Path) -> str:

@@ -107,6 +107,32 @@ def test_the_first_epoch_ratio_is_this_run_s_like_for_like_comparison():
         "training on its 3 seeds (mean test accuracy 98.57%, 1 of 3 at 99.0%): that one epoch alone is **31×** the "
         "speedrun's median training of 3.00 s (seed by seed, on the 3 seeds both ran, 30× to 31×).")
     assert ch13.first_epoch_text([], ours) == ""
+    slow = [fake(s, 3.6 if s <= 3 else 3.0, 99.1) for s in range(1, 11)]  # the seeds the stock recipe ran are slow
+    assert ("(seed by seed, on the 3 seeds both ran, 25× to 26×: the median lies outside that range because the "
+            "speedrun's 3 seeds the stock recipe also ran took a median 3.60 s, against 3.00 s over all 10)"
+            ) in ch13.first_epoch_text(stock, slow)
+
+
+def test_the_session_speed_is_measured_by_the_stock_first_epoch_run_in_both_sessions():
+    here = [{"seed": s, "seconds": 40.0, "reached": None, "first_epoch_seconds": 40.0, "first_epoch_acc": 98.3}
+            for s in (1, 2, 3)]
+    apart = {"runs": [{"seed": s, "seconds": 200.0, "reached": 4, "first_epoch_seconds": 48.0,
+                       "first_epoch_acc": 98.3} for s in (1, 2, 3)]}
+    ours = [fake(s, 1.6, 99.1) for s in range(1, 11)]
+    text = ch13.session_text(here, ours, apart)
+    assert text == ("The stock recipe's first epoch ran in both sessions, on 3 seeds (1, 2, 3), with the same test "
+                    "accuracy on 3 of 3: a median 48.0 s measured apart, 40.0 s in this run. The machine ran 20% faster "
+                    "in this run, so the ratio above overstates the speedup by about that much: at this run's speed, the "
+                    "stock recipe's median to 99.0% would be about 167 s, about **104×** the speedrun's median (an "
+                    "estimate: it assumes every epoch ran that much faster).")
+    level = [dict(r, first_epoch_seconds=48.5) for r in here]
+    assert "same speed in both sessions, within 2%" in ch13.session_text(level, ours, apart)
+    assert "slower in this run, so the ratio above understates" in ch13.session_text(
+        [dict(r, first_epoch_seconds=60.0) for r in here], ours, apart)
+    assert ch13.session_text(here, ours, None) == "" and ch13.session_text([], ours, apart) == ""
+    apart["machine"] = {"cpu": "Intel(R) Xeon(R) Processor"}  # another processor: no ratio above to speak of
+    assert ch13.session_text(here, ours, apart, cpu="AMD EPYC") == "" and ch13.session_text(
+        here, ours, apart, cpu="Intel(R) Xeon(R) Processor") == text
 
 
 def test_the_stock_measurement_is_saved_with_its_machine_and_command(tmp_path, monkeypatch):
@@ -129,7 +155,8 @@ def test_one_recipe_run_twice_measures_the_machine_s_drift():
                            [("1 thread instead of every core", other), ("bf16 autocast off", again)])
     assert text.startswith("One recipe ran twice in this run, minutes apart: the ablation's row \"channels_last memory "
                            "format\" and the variation \"bf16 autocast off\". Its test accuracies are the same on 3 of 3 "
-                           "seeds, and its median training time was 2.70 s the first time, 2.90 s the second (+7%)")
+                           "seeds, and its median training time was 2.70 s the first time, 2.90 s the second (+7%), and seed "
+                           "by seed it moved from +7% to +7%")
     assert ch13.drift_text([("a", row)], [("final", row)]) == ""  # the same runs are not a second run
     assert ch13.drift_text([("SpeedNet", other)], [("bf16 autocast off", again)]) == ""
 

@@ -313,6 +313,15 @@ def test_a_chapter_run_side_by_side_states_its_run_all_beside_its_runs_added_up(
     assert "**Independent runs side by side**" in chapter_summary(tmp_path)
     save_metrics(tmp_path / "05_strided_convs", "05_strided_convs", [dict(r, workers=1) for r in runs])
     assert side_by_side_text(tmp_path) == ""  # one after the other: nothing to say
+    # measured both ways alone by ci/time_workers.py: said whatever the last full run did
+    (tmp_path / "workers.json").write_text(json.dumps({"05_strided_convs": {
+        "workers": 2, "seconds_side_by_side": 1453.5, "seconds_one_after_the_other": 2921.5, "runs": 6,
+        "same_final_accuracies": 6, "machine": {"cpu": "Intel(R) Xeon(R) Processor"}}}))
+    assert side_by_side_text(tmp_path) == (
+        "**`workers` measured both ways**, each chapter's Run All alone (`python ci/time_workers.py`, "
+        "[`outputs/WORKERS.md`](outputs/WORKERS.md); `make course` runs every chapter with `workers = 1` in its lane): "
+        "05_strided_convs 24 min side by side (`workers = 2`) against 49 min one after the other (6 of 6 runs at the "
+        "same final test accuracy; Intel Xeon).")
 
 
 def test_the_readme_states_chapter_13s_speedrun_from_its_runs(tmp_path):
