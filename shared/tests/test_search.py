@@ -122,3 +122,11 @@ def test_search_without_a_candidate_is_the_chapters_optuna_study_and_with_one_th
     assert seen[-1] == ["04", "--storage", "postgresql://user@host/db", "--width", "16", "--trials", "2"]
     search.main(["04", "onecycle-0.05", "--seed", "1"])
     assert seen[-1] == ("candidate", "04", "onecycle-0.05", 1, "cpu")
+
+
+def test_the_report_skips_a_folder_that_is_not_a_searched_chapter(tmp_path, monkeypatch):
+    monkeypatch.setattr(search, "OUT", tmp_path)
+    (tmp_path / "13").mkdir()  # chapter 13 keeps its stock measurement there (stock.json), not a search
+    (tmp_path / "13" / "stock.json").write_text("{}")
+    text = search.report().read_text()
+    assert "## Chapter 13" not in text and "# Recipe search on a validation split" in text
