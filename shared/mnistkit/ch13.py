@@ -734,6 +734,8 @@ def as_result(record: dict) -> dict:
 
 def first_epoch(stock: dict) -> dict:
     """The stock recipe's first epoch as a result: the ablation's first row (one epoch, like the rows after it)."""
+    if "first_epoch_seconds" not in stock:  # a record with its epochs (a saved run): the first of them
+        return {"seed": stock["seed"], "seconds": stock["epochs"][0]["seconds"], "test_acc": stock["epochs"][0]["test_acc"]}
     return {"seed": stock["seed"], "seconds": stock["first_epoch_seconds"], "test_acc": stock["first_epoch_acc"]}
 
 

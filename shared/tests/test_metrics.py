@@ -352,5 +352,6 @@ def test_the_readme_states_chapter_13s_speedrun_from_its_runs(tmp_path):
     assert ("measured apart by `python -m mnistkit.ch13 --stock --seeds 1 2` on 2026-12-04, 2 threads of a test CPU"
             in text and "Its median is 400.0 s of training" in text and "**100× faster**" in text)
     assert "the stock recipe's first epoch took a median 45.0 s of training on its 2 seeds" in text
+    assert "a median 45.0 s measured apart, 45.0 s in this run. The machine ran at the same speed" in text
     row = next(line for line in chapter_summary(tmp_path).splitlines() if line.startswith("| [13_cpu_speedrun]"))
     assert "| 1, 2, 3 | 215,194 | 99.10 ± 0.00 |" in row and "3 of 3" in row
